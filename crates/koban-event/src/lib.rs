@@ -1,0 +1,166 @@
+//! The normalised event every Koban stage passes along.
+//!
+//! An [`Event`] is a flat set of named fields (nested input is flattened by the
+//! readers), a timestamp, the log source it came from and, where the reader has it
+//! cheaply, the original record. Field names are looked up case-insensitively:
+//! Sigma rules, ECS documents and EVTX exports disagree on case, and analysts expect
+//! `commandline` to find `CommandLine`.
+//!
+//! String values carry a lower-cased copy made once when the event is built, because
+//! Sigma matching is case-insensitive by default and every rule would otherwise lower
+//! the same value again.
+
+mod time;
+mod value;
+
+pub use time::{format_rfc3339, parse_timestamp};
+pub use value::{Text, Value};
+
+/// One named field of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The name as the source spelled it.
+    pub name: Box<str>,
+    /// The name lower-cased: the lookup key.
+    key: Box<str>,
+    pub value: Value,
+}
+
+impl Field {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Where an event came from, in Sigma's terms: `product`, `service` and the
+/// `category` values it belongs to (a Sysmon process-creation event is both
+/// `service: sysmon` and `category: process_creation`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct LogSource {
+    pub product: Option<Box<str>>,
+    pub service: Option<Box<str>>,
+    pub categories: Vec<Box<str>>,
+}
+
+/// A normalised event.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    /// Sorted by lower-cased name; duplicates keep the first value added.
+    fields: Vec<Field>,
+    /// Milliseconds since the Unix epoch, UTC.
+    pub timestamp: Option<i64>,
+    pub logsource: LogSource,
+    /// The original record text when the reader had it (NDJSON line, syslog line).
+    pub original: Option<Box<str>>,
+}
+
+impl Event {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds an event from unsorted fields; the first of duplicate names wins.
+    pub fn from_fields(fields: Vec<(String, Value)>) -> Self {
+        let mut event = Event {
+            fields: Vec::with_capacity(fields.len()),
+            ..Event::default()
+        };
+        for (name, value) in fields {
+            event.fields.push(Field {
+                key: name.to_lowercase().into_boxed_str(),
+                name: name.into_boxed_str(),
+                value,
+            });
+        }
+        // Stable sort keeps the insertion order among equal keys, so dedup keeps the first.
+        event.fields.sort_by(|a, b| a.key.cmp(&b.key));
+        event.fields.dedup_by(|later, first| later.key == first.key);
+        event
+    }
+
+    /// Adds a field unless one with the same (case-insensitive) name exists.
+    /// Returns whether it was added.
+    pub fn insert(&mut self, name: &str, value: Value) -> bool {
+        let key = name.to_lowercase();
+        match self
+            .fields
+            .binary_search_by(|f| f.key.as_ref().cmp(key.as_str()))
+        {
+            Ok(_) => false,
+            Err(at) => {
+                self.fields.insert(
+                    at,
+                    Field {
+                        name: name.into(),
+                        key: key.into_boxed_str(),
+                        value,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Looks a field up by its lower-cased name (the form compiled rules keep).
+    #[inline]
+    pub fn get_lower(&self, key: &str) -> Option<&Value> {
+        self.fields
+            .binary_search_by(|f| f.key.as_ref().cmp(key))
+            .ok()
+            .map(|i| &self.fields[i].value)
+    }
+
+    /// Looks a field up by name, ignoring case.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        if name.bytes().any(|b| b.is_ascii_uppercase()) || !name.is_ascii() {
+            self.get_lower(&name.to_lowercase())
+        } else {
+            self.get_lower(name)
+        }
+    }
+
+    /// A string view of a field (numbers and booleans rendered), for display.
+    pub fn get_str(&self, name: &str) -> Option<String> {
+        self.get(name).and_then(Value::to_display)
+    }
+
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_ignores_case_and_first_duplicate_wins() {
+        let e = Event::from_fields(vec![
+            ("CommandLine".into(), Value::from("A")),
+            ("commandline".into(), Value::from("B")),
+            ("EventID".into(), Value::Int(1)),
+        ]);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e.get_str("COMMANDLINE").as_deref(), Some("A"));
+        assert_eq!(e.get("eventid"), Some(&Value::Int(1)));
+        assert!(e.get("missing").is_none());
+    }
+
+    #[test]
+    fn insert_keeps_order_and_refuses_duplicates() {
+        let mut e = Event::new();
+        assert!(e.insert("b", Value::Int(2)));
+        assert!(e.insert("A", Value::Int(1)));
+        assert!(!e.insert("a", Value::Int(3)));
+        assert_eq!(e.fields()[0].name.as_ref(), "A");
+        assert_eq!(e.get("a"), Some(&Value::Int(1)));
+    }
+}
