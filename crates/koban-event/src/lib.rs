@@ -32,13 +32,14 @@ impl Field {
     }
 }
 
-/// Where an event came from, in Sigma's terms: `product`, `service` and the
+/// Where an event came from, in Sigma's terms: `product`, and the `service` and
 /// `category` values it belongs to (a Sysmon process-creation event is both
-/// `service: sysmon` and `category: process_creation`).
+/// `service: sysmon` and `category: process_creation`; an sshd line is both
+/// `service: sshd` and `service: auth`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct LogSource {
     pub product: Option<Box<str>>,
-    pub service: Option<Box<str>>,
+    pub services: Vec<Box<str>>,
     pub categories: Vec<Box<str>>,
 }
 

@@ -1,1 +1,56 @@
+//! Log readers and normalisation: files in (EVTX, JSON, NDJSON, zip archives of
+//! those, plain syslog/access/audit lines), [`koban_event::Event`]s out.
+//!
+//! A broken file or record is reported through the error callback and skipped; the
+//! rest of the input is still read. Nothing here panics on bad input.
 
+mod flatten;
+mod read;
+mod sources;
+mod text;
+mod windows;
+
+use std::path::PathBuf;
+
+pub use read::{Reader, Record};
+pub use sources::SourceHint;
+pub use text::parse_line;
+pub use windows::WindowsMap;
+
+/// A problem with one file or one record. The reader carries on after it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}{}: not a valid EVTX file: {message}", entry_suffix(.entry))]
+    Evtx {
+        path: PathBuf,
+        entry: Option<String>,
+        message: String,
+    },
+    #[error("{path}{}: record {record}: {message}", entry_suffix(.entry))]
+    Record {
+        path: PathBuf,
+        entry: Option<String>,
+        /// 0-based record (line) index.
+        record: u64,
+        message: String,
+    },
+    #[error("{path}: not a readable zip archive: {message}")]
+    Zip { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Unsupported { path: PathBuf, message: String },
+}
+
+fn entry_suffix(entry: &Option<String>) -> String {
+    entry.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+}
+
+/// The embedded Windows log-source map failed to load (a build defect, caught by tests).
+#[derive(Debug, thiserror::Error)]
+#[error("the embedded Windows log-source map is invalid: {0}")]
+pub struct MapError(#[from] serde_yaml::Error);

@@ -186,12 +186,13 @@ impl RuleSet {
             return (0..self.rules.len() as u32).collect();
         }
         let products = [ls.product.as_deref(), None];
-        let services = [ls.service.as_deref(), None];
+        let n_products = if ls.product.is_some() { 2 } else { 1 };
+        let services: Vec<Option<&str>> = ls.services.iter().map(|s| Some(s.as_ref())).chain([None]).collect();
+        let categories: Vec<Option<&str>> = ls.categories.iter().map(|c| Some(c.as_ref())).chain([None]).collect();
         let mut out = Vec::new();
-        for p in products.iter().take(if ls.product.is_some() { 2 } else { 1 }) {
-            for s in services.iter().take(if ls.service.is_some() { 2 } else { 1 }) {
-                let cats = ls.categories.iter().map(|c| Some(c.as_ref())).chain([None]);
-                for c in cats {
+        for p in &products[..n_products] {
+            for s in &services {
+                for c in &categories {
                     let key = (p.map(str::to_owned), c.map(str::to_owned), s.map(str::to_owned));
                     if let Some(v) = self.routes.get(&key) {
                         out.extend_from_slice(v);
