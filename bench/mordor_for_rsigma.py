@@ -10,7 +10,17 @@ values, and rsigma's lookup is case-sensitive so they do not interfere). This sc
 adds them, derived from `Channel` and `EventID`, and otherwise copies each event
 verbatim (the original line text with three keys appended).
 
-Usage: mordor_for_rsigma.py [--uncategorised VALUE] -o OUT.ndjson INPUT...
+Sigma treats a Sysmon registry event (EventID 12/13/14) as belonging to two categories
+at once: the umbrella `registry_event` and the specific `registry_add` / `registry_delete`
+/ `registry_set` / `registry_rename`. rsigma reads one category string per event, so by
+default (`--registry merged`) those events are tagged `registry_event`, and
+`--write-pipeline PATH` writes an rsigma processing pipeline (pass it with `-p`) that
+moves the specific-category rules to `registry_event` and ANDs in the EventID they
+cover, as pySigma's sysmon pipeline does. `--registry split` tags the specific category
+instead and needs no pipeline, but then rsigma prunes every `registry_event` rule.
+
+Usage: mordor_for_rsigma.py [--registry merged|split] [--uncategorised VALUE]
+                            [--write-pipeline PATH] -o OUT.ndjson INPUT...
 INPUT may be .zip, .tar.gz/.tgz, .json/.ndjson/.jsonl files, or directories (searched
 recursively for those). macOS AppleDouble members (`__MACOSX/`, `._*`) are skipped.
 Prints a one-line JSON summary on stdout.
@@ -128,8 +138,89 @@ def service_for(channel):
     return c.replace(" ", "-").replace("/", "-")
 
 
-def category_for(service, event_id, event):
+# Specific registry category -> the Sysmon EventIDs it covers (pySigma sysmon pipeline).
+REGISTRY_EVENT_IDS = {
+    "registry_add": [12],
+    "registry_delete": [12],
+    "registry_set": [13],
+    "registry_rename": [14],
+}
+
+
+def write_pipeline(path):
+    """rsigma pipeline: fold registry_add/delete/set/rename rules into registry_event."""
+    lines = [
+        "# Written by bench/mordor_for_rsigma.py: route Sigma's specific registry",
+        "# categories to events tagged category: registry_event (Sysmon 12/13/14),",
+        "# keeping each rule to the EventID(s) its category covers.",
+        "name: mordor_registry_event",
+        "priority: 10",
+        "transformations:",
+    ]
+    for cat, ids in REGISTRY_EVENT_IDS.items():
+        lines += [
+            f"  - id: {cat}_eventid",
+            "    type: add_condition",
+            "    conditions:",
+            f"      EventID: {json.dumps(ids)}",
+            "    rule_conditions:",
+            "      - type: logsource",
+            f"        category: {cat}",
+            f"  - id: {cat}_to_registry_event",
+            "    type: change_logsource",
+            "    category: registry_event",
+            "    rule_conditions:",
+            "      - type: logsource",
+            f"        category: {cat}",
+        ]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def write_jq(path):
+    """A jq filter (for rsigma's --jq) that flattens an EVTX record the way rsigma's EVTX
+    reader emits it ({"Event": {"System": {...}, "EventData": {...}}}) into Sigma's flat
+    field names and adds the same product/service/category tags as this script, with
+    `--registry merged --uncategorised none` semantics."""
+    sysmon = {str(k): v for k, v in SYSMON_CATEGORY.items()}
+    for eid in (12, 13, 14):
+        sysmon[str(eid)] = "registry_event"
+    cats = {
+        "sysmon": sysmon,
+        "powershell": {str(k): v for k, v in PS_CATEGORY.items()},
+        "powershell-classic": {str(k): v for k, v in PS_CLASSIC_CATEGORY.items()},
+        "security": {str(k): v for k, v in SECURITY_CATEGORY.items()},
+    }
+    jq = f"""
+.Event as $e
+| ($e.System // {{}}) as $s
+| ($s.EventID | if type == "object" then .["#text"] else . end) as $id
+| (($s.Channel // "") | ascii_downcase) as $c
+| ({json.dumps(CHANNEL_SERVICE)}[$c]
+   // (if ($c | startswith("{APPLOCKER_PREFIX}")) then "applocker"
+       elif ($c | startswith("{MITIGATIONS_PREFIX}")) then "security-mitigations"
+       elif $c == "" then null
+       else ($c | ltrimstr("microsoft-windows-") | rtrimstr("/operational")
+                | split(" ") | join("-") | split("/") | join("-")) end)) as $svc
+| (({json.dumps(cats)}[$svc // ""] // {{}})[$id | tostring] // "none") as $cat
+| ($s | with_entries(select(.value | type != "object")))
+  + {{EventID: $id, Provider_Name: ($s.Provider["#attributes"].Name)}}
+  + (($e.EventData // {{}}) | if type == "object"
+        then with_entries(select(.key != "#attributes")) else {{}} end)
+  + (($e.UserData // {{}}) | if type == "object"
+        then ([.[] | objects | with_entries(select(.key != "#attributes"))] | add // {{}})
+        else {{}} end)
+  + {{product: "windows", category: $cat}}
+  + (if $svc then {{service: $svc}} else {{}} end)
+"""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(jq.strip() + "\n")
+
+
+def category_for(service, event_id, event, registry_merged):
     if service == "sysmon":
+        if registry_merged and event_id in (12, 13, 14):
+            return "registry_event"
         if event_id == 12:
             et = str(event.get("EventType", ""))
             return "registry_delete" if et.startswith("Delete") else "registry_add"
@@ -196,12 +287,29 @@ def expand(inputs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("-o", "--output", help="NDJSON output (needed when INPUTs are given)")
     ap.add_argument("--uncategorised", default=None, metavar="VALUE",
                     help="category value for events with no Sigma category (default: leave "
                          "unset, so rsigma fails open and evaluates every category rule)")
-    ap.add_argument("inputs", nargs="+")
+    ap.add_argument("--registry", choices=("merged", "split"), default="merged",
+                    help="Sysmon 12/13/14 category: registry_event (merged, default; use "
+                         "with --write-pipeline) or registry_add/delete/set/rename (split)")
+    ap.add_argument("--write-pipeline", metavar="PATH",
+                    help="also write the rsigma pipeline that goes with --registry merged")
+    ap.add_argument("--write-jq", metavar="PATH",
+                    help="also write a jq filter (for rsigma --jq) that flattens rsigma's EVTX "
+                         "records and tags them the same way")
+    ap.add_argument("inputs", nargs="*")
     args = ap.parse_args()
+    if args.write_pipeline:
+        write_pipeline(args.write_pipeline)
+    if args.write_jq:
+        write_jq(args.write_jq)
+    if not args.inputs:
+        return 0
+    if not args.output:
+        ap.error("-o/--output is required with inputs")
+    registry_merged = args.registry == "merged"
 
     stats = {"files": 0, "members": 0, "events": 0, "bad_lines": 0, "categorised": 0}
     tmp = args.output + ".tmp"
@@ -224,7 +332,7 @@ def main():
                         continue
                     channel = str(event.get("Channel") or "")
                     service = service_for(channel)
-                    category = category_for(service, event_id_of(event), event)
+                    category = category_for(service, event_id_of(event), event, registry_merged)
                     if category is None:
                         category = args.uncategorised
                     else:
