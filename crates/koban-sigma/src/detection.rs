@@ -190,6 +190,25 @@ impl Detection {
         }
     }
 
+    /// Literals one of which occurs in every event this detection matches (in some
+    /// field value), or `None` when no such set is known. Used to skip rules cheaply.
+    pub(crate) fn necessary_literals(&self) -> Option<Vec<&str>> {
+        self.necessary_in(&self.condition)
+    }
+
+    fn necessary_in(&self, c: &Cond) -> Option<Vec<&str>> {
+        match c {
+            Cond::Sel(i) => union(self.selections[*i].alternatives.iter().map(|alt| match alt {
+                Alternative::Fields(tests) => best(tests.iter().map(FieldTest::necessary)),
+                Alternative::Keywords(patterns) => patterns.iter().map(StrPattern::necessary).collect(),
+            })),
+            Cond::Not(_) => None,
+            Cond::And(items) => best(items.iter().map(|c| self.necessary_in(c))),
+            Cond::Or(items) => union(items.iter().map(|c| self.necessary_in(c))),
+            Cond::AtLeast(_, sels) => union(sels.iter().map(|&i| self.necessary_in(&Cond::Sel(i)))),
+        }
+    }
+
     /// Field names the detection reads, for documentation and field coverage checks.
     pub fn fields(&self) -> Vec<&str> {
         let mut out = Vec::new();
@@ -204,6 +223,36 @@ impl Detection {
         out.dedup();
         out
     }
+}
+
+/// Literals shorter than this are too common to be worth checking for.
+const MIN_LITERAL: usize = 3;
+
+fn usable(set: &Option<Vec<&str>>) -> bool {
+    set.as_ref().is_some_and(|s| !s.is_empty() && s.iter().all(|l| l.len() >= MIN_LITERAL))
+}
+
+/// Of alternatives that must all hold, the literal set that rules out the most:
+/// the one whose shortest literal is longest.
+fn best<'a>(sets: impl Iterator<Item = Option<Vec<&'a str>>>) -> Option<Vec<&'a str>> {
+    sets.filter(usable)
+        .max_by_key(|s| {
+            let shortest = s.as_ref().map_or(0, |s| s.iter().map(|l| l.len()).min().unwrap_or(0));
+            (shortest.min(8), usize::MAX - s.as_ref().map_or(0, Vec::len))
+        })
+        .flatten()
+}
+
+/// Of alternatives any of which may hold, every one's literals (unknown if any is).
+fn union<'a>(sets: impl Iterator<Item = Option<Vec<&'a str>>>) -> Option<Vec<&'a str>> {
+    let mut out = Vec::new();
+    for s in sets {
+        if !usable(&s) {
+            return None;
+        }
+        out.extend(s.unwrap_or_default());
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn shift(c: &Cond, offset: usize) -> Cond {

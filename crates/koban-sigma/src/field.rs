@@ -124,6 +124,25 @@ impl FieldTest {
         }
     }
 
+    /// Literals one of which occurs in any event this key holds for, or `None`.
+    pub(crate) fn necessary(&self) -> Option<Vec<&str>> {
+        if self.exists.is_some() {
+            return None;
+        }
+        fn literal(t: &ValueTest) -> Option<&str> {
+            match t {
+                ValueTest::Text(p) => p.necessary(),
+                _ => None,
+            }
+        }
+        if self.all {
+            // Every value must hold, so any one value's literal is necessary.
+            self.tests.iter().filter_map(literal).max_by_key(|l| l.len()).map(|l| vec![l])
+        } else {
+            self.tests.iter().map(literal).collect()
+        }
+    }
+
     /// A rough relative cost of evaluating this key, to try cheap keys first.
     pub(crate) fn cost(&self) -> u32 {
         if self.exists.is_some() {

@@ -100,6 +100,9 @@ pub struct StrPattern {
     cased: bool,
     /// The value as written in the rule, for explanations.
     shown: Box<str>,
+    /// The longest literal run, lower-cased: a text this pattern matches contains it
+    /// (lower-cased). `None` when there is no usable literal (regex, `*`).
+    necessary: Option<Box<str>>,
 }
 
 impl StrPattern {
@@ -116,6 +119,17 @@ impl StrPattern {
         }
         // Collapse runs of stars: `**` means the same as `*`.
         tokens.dedup_by(|b, a| *a == Token::Star && *b == Token::Star);
+        let necessary = tokens
+            .iter()
+            .filter_map(|t| match t {
+                Token::Lit(l) => Some(l.as_str()),
+                _ => None,
+            })
+            .max_by_key(|l| l.len())
+            // A cased literal is only safe to lower when lowering cannot change its
+            // length or split a character, i.e. for ASCII.
+            .filter(|l| !cased || l.is_ascii())
+            .map(|l| l.to_lowercase().into_boxed_str());
         let lead = tokens.first() == Some(&Token::Star);
         let trail = tokens.len() > usize::from(lead) && tokens.last() == Some(&Token::Star);
         let inner = &tokens[usize::from(lead)..tokens.len() - usize::from(trail)];
@@ -134,6 +148,7 @@ impl StrPattern {
             shape,
             cased,
             shown,
+            necessary,
         }
     }
 
@@ -142,6 +157,7 @@ impl StrPattern {
             shape: Shape::Regex(re),
             cased: true,
             shown: shown.into(),
+            necessary: None,
         }
     }
 
@@ -151,6 +167,11 @@ impl StrPattern {
             Shape::Contains(f) if !self.cased => Some(f.needle()),
             _ => None,
         }
+    }
+
+    /// A literal every text this pattern matches contains (lower-cased), if any.
+    pub(crate) fn necessary(&self) -> Option<&str> {
+        self.necessary.as_deref()
     }
 
     /// A rough relative cost of one comparison.

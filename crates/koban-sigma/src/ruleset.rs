@@ -8,6 +8,7 @@ use koban_event::{Event, LogSource};
 
 use crate::correlation::Correlation;
 use crate::error::{LoadError, RuleError};
+use crate::prefilter::{Prefilter, PrefilterScratch};
 use crate::rule::{Document, LogSourceSpec, Rule};
 
 /// Whether rules are restricted to events of their `logsource`.
@@ -39,6 +40,7 @@ pub struct RuleSet {
     /// Per rule: its `name` and id, the names correlation aliases use.
     routes: HashMap<RouteKey, Vec<u32>>,
     routing: Routing,
+    prefilter: Prefilter,
 }
 
 type RouteKey = (Option<String>, Option<String>, Option<String>);
@@ -152,6 +154,7 @@ impl RuleSet {
         for (i, r) in rules.iter().enumerate() {
             set.routes.entry(route_key(&r.meta.logsource)).or_default().push(i as u32);
         }
+        set.prefilter = Prefilter::build(&rules);
         set.rules = rules;
         set.correlations = correlations;
         (set, errors)
@@ -205,13 +208,27 @@ impl RuleSet {
         out
     }
 
-    /// Indices of the rules among `candidates` that match the event.
-    pub fn matching(&self, candidates: &[u32], event: &Event, out: &mut Vec<u32>) {
+    /// Indices of the rules that match the event: those of its log source, less the
+    /// ones the literal prefilter rules out, each evaluated in full.
+    pub fn matching(&self, scratch: &mut MatchScratch, event: &Event, out: &mut Vec<u32>) {
+        if !scratch.routes.contains_key(&event.logsource) {
+            scratch.routes.insert(event.logsource.clone(), self.candidates(&event.logsource));
+        }
+        let Some(candidates) = scratch.routes.get(&event.logsource) else { return };
+        if candidates.is_empty() {
+            return;
+        }
+        self.prefilter.scan(event, &mut scratch.prefilter);
         for &i in candidates {
-            if self.rules[i as usize].detection.matches(event) {
+            if self.prefilter.may_match(i, &scratch.prefilter) && self.rules[i as usize].detection.matches(event) {
                 out.push(i);
             }
         }
+    }
+
+    /// How many rules the literal prefilter can skip (the rest are always evaluated).
+    pub fn prefiltered_rules(&self) -> usize {
+        self.prefilter.filtered_rules()
     }
 }
 
@@ -229,18 +246,10 @@ fn link_error(meta: &crate::rule::Meta, error: RuleError) -> LoadError {
     }
 }
 
-/// A per-worker cache of routing answers: events of one kind (channel + event id)
-/// repeat endlessly, so the candidate list is computed once per kind.
+/// Per-worker state for matching: routing answers cached per log source (events of
+/// one kind repeat endlessly) and the prefilter's buffers. One per thread.
 #[derive(Debug, Default)]
-pub struct RouteCache {
-    cache: HashMap<LogSource, Vec<u32>>,
-}
-
-impl RouteCache {
-    pub fn candidates<'a>(&'a mut self, set: &RuleSet, ls: &LogSource) -> &'a [u32] {
-        if !self.cache.contains_key(ls) {
-            self.cache.insert(ls.clone(), set.candidates(ls));
-        }
-        self.cache.get(ls).map(Vec::as_slice).unwrap_or_default()
-    }
+pub struct MatchScratch {
+    routes: HashMap<LogSource, Vec<u32>>,
+    prefilter: PrefilterScratch,
 }

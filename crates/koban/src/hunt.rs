@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use koban_event::{Event, Value};
 use koban_parse::{ReadError, Reader, Record};
-use koban_sigma::{CorrelationEngine, Level, RouteCache, RuleSet};
+use koban_sigma::{CorrelationEngine, Level, MatchScratch, RuleSet};
 use rayon::prelude::*;
 
 /// One detection: a rule (or correlation) that matched, where, and why.
@@ -172,7 +172,7 @@ impl Default for HuntOptions {
 /// for the file name and the position in `events` as the record number.
 pub fn run_events(set: &RuleSet, events: Vec<Event>, source: &Path, options: HuntOptions) -> Vec<Detection> {
     let needed = correlation_fields(set);
-    let mut routes = RouteCache::default();
+    let mut routes = MatchScratch::default();
     let mut matched = Vec::new();
     let mut detections = Vec::new();
     let mut seen = HashMap::new();
@@ -198,7 +198,7 @@ fn process(
     set: &RuleSet,
     needed: &[Vec<String>],
     options: HuntOptions,
-    routes: &mut RouteCache,
+    routes: &mut MatchScratch,
     matched: &mut Vec<u32>,
     r: &Record,
     (file_idx, path): (usize, &Path),
@@ -207,8 +207,7 @@ fn process(
     signals: &mut Vec<Signal>,
 ) {
     matched.clear();
-    let candidates = routes.candidates(set, &r.event.logsource);
-    set.matching(candidates, &r.event, matched);
+    set.matching(routes, &r.event, matched);
     for &i in matched.iter() {
         let i = i as usize;
         let rule = &set.rules()[i];
@@ -255,7 +254,7 @@ pub fn run(set: &RuleSet, reader: &Reader, files: &[PathBuf], options: HuntOptio
         .par_iter()
         .enumerate()
         .map_init(
-            || (RouteCache::default(), Vec::<u32>::new()),
+            || (MatchScratch::default(), Vec::<u32>::new()),
             |(routes, matched), (file_idx, path)| {
                 let mut detections: Vec<Detection> = Vec::new();
                 // (rule, host, second) -> index in `detections`, for folding repeats.
