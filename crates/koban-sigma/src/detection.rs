@@ -209,6 +209,23 @@ impl Detection {
         }
     }
 
+    /// Whether any selection is a keyword (full-text) search.
+    pub(crate) fn has_keywords(&self) -> bool {
+        self.selections
+            .iter()
+            .any(|s| s.alternatives.iter().any(|a| matches!(a, Alternative::Keywords(_))))
+    }
+
+    /// Lower-cased names of every field the detection tests.
+    pub(crate) fn field_keys(&self) -> impl Iterator<Item = &str> {
+        self.selections.iter().flat_map(|s| {
+            s.alternatives.iter().flat_map(|a| match a {
+                Alternative::Fields(tests) => tests.iter().map(|t| t.key.as_ref()).collect::<Vec<_>>(),
+                Alternative::Keywords(_) => Vec::new(),
+            })
+        })
+    }
+
     /// Field names the detection reads, for documentation and field coverage checks.
     pub fn fields(&self) -> Vec<&str> {
         let mut out = Vec::new();

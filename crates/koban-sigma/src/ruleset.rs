@@ -8,7 +8,7 @@ use koban_event::{Event, LogSource};
 
 use crate::correlation::Correlation;
 use crate::error::{LoadError, RuleError};
-use crate::prefilter::{Prefilter, PrefilterScratch};
+use crate::prefilter::{Plan, RuleLiterals, Scan};
 use crate::rule::{Document, LogSourceSpec, Rule};
 
 /// Whether rules are restricted to events of their `logsource`.
@@ -40,7 +40,8 @@ pub struct RuleSet {
     /// Per rule: its `name` and id, the names correlation aliases use.
     routes: HashMap<RouteKey, Vec<u32>>,
     routing: Routing,
-    prefilter: Prefilter,
+    /// Per rule, what the prefilter needs (see `prefilter`).
+    literals: Vec<RuleLiterals>,
 }
 
 type RouteKey = (Option<String>, Option<String>, Option<String>);
@@ -154,7 +155,7 @@ impl RuleSet {
         for (i, r) in rules.iter().enumerate() {
             set.routes.entry(route_key(&r.meta.logsource)).or_default().push(i as u32);
         }
-        set.prefilter = Prefilter::build(&rules);
+        set.literals = rules.iter().map(RuleLiterals::of).collect();
         set.rules = rules;
         set.correlations = correlations;
         (set, errors)
@@ -211,16 +212,17 @@ impl RuleSet {
     /// Indices of the rules that match the event: those of its log source, less the
     /// ones the literal prefilter rules out, each evaluated in full.
     pub fn matching(&self, scratch: &mut MatchScratch, event: &Event, out: &mut Vec<u32>) {
-        if !scratch.routes.contains_key(&event.logsource) {
-            scratch.routes.insert(event.logsource.clone(), self.candidates(&event.logsource));
+        if !scratch.plans.contains_key(&event.logsource) {
+            let plan = Plan::build(self.candidates(&event.logsource), &self.literals);
+            scratch.plans.insert(event.logsource.clone(), plan);
         }
-        let Some(candidates) = scratch.routes.get(&event.logsource) else { return };
-        if candidates.is_empty() {
+        let Some(plan) = scratch.plans.get(&event.logsource) else { return };
+        if plan.candidates.is_empty() {
             return;
         }
-        self.prefilter.scan(event, &mut scratch.prefilter);
-        for &i in candidates {
-            if self.prefilter.may_match(i, &scratch.prefilter) && self.rules[i as usize].detection.matches(event) {
+        plan.scan(event, &mut scratch.scan);
+        for (pos, &i) in plan.candidates.iter().enumerate() {
+            if plan.may_match(pos, &scratch.scan) && self.rules[i as usize].detection.matches(event) {
                 out.push(i);
             }
         }
@@ -228,7 +230,7 @@ impl RuleSet {
 
     /// How many rules the literal prefilter can skip (the rest are always evaluated).
     pub fn prefiltered_rules(&self) -> usize {
-        self.prefilter.filtered_rules()
+        self.literals.iter().filter(|l| l.is_prefiltered()).count()
     }
 }
 
@@ -250,6 +252,6 @@ fn link_error(meta: &crate::rule::Meta, error: RuleError) -> LoadError {
 /// one kind repeat endlessly) and the prefilter's buffers. One per thread.
 #[derive(Debug, Default)]
 pub struct MatchScratch {
-    routes: HashMap<LogSource, Vec<u32>>,
-    prefilter: PrefilterScratch,
+    plans: HashMap<LogSource, Plan>,
+    scan: Scan,
 }
