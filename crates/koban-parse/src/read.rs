@@ -32,6 +32,8 @@ pub struct Record {
 enum Format {
     Evtx,
     Zip,
+    /// gzip: a compressed tar archive or a single compressed log.
+    Gzip,
     Json,
     Text,
 }
@@ -85,10 +87,20 @@ impl Reader {
 
     /// Normalises one JSON record (any supported shape) into an event.
     pub fn normalise_json(&self, value: Json, hint: &SourceHint) -> Option<Event> {
-        match value {
-            Json::Object(obj) if windows::is_windows(&obj) => Some(windows::normalise(obj, &self.windows)),
-            Json::Object(obj) => Some(sources::normalise(obj, hint)),
-            _ => None,
+        if !value.is_object() {
+            return None;
+        }
+        let mut fields = Vec::with_capacity(64);
+        crate::flatten::flatten_into("", value, &mut fields);
+        Some(self.normalise_fields(fields, hint))
+    }
+
+    /// Normalises a record already flattened into dotted field names.
+    pub fn normalise_fields(&self, fields: Vec<(String, koban_event::Value)>, hint: &SourceHint) -> Event {
+        if windows::is_windows(&fields) {
+            windows::normalise(fields, &self.windows)
+        } else {
+            sources::normalise(fields, hint)
         }
     }
 
@@ -136,6 +148,10 @@ impl Reader {
                 }
             }
             Format::Zip => self.read_zip(file, &mut ctx),
+            Format::Gzip => {
+                let reader = std::io::Cursor::new(head[..n].to_vec()).chain(file);
+                self.read_gzip(reader, &mut ctx);
+            }
             Format::Json | Format::Text => {
                 let reader = BufReader::with_capacity(256 * 1024, std::io::Cursor::new(head[..n].to_vec()).chain(file));
                 self.read_stream(reader, format, &mut ctx);
@@ -178,7 +194,11 @@ impl Reader {
                     continue;
                 }
             };
-            if member.is_dir() {
+            // macOS archive metadata (`__MACOSX/._name`) is not a log.
+            if member.is_dir()
+                || member.name().starts_with("__MACOSX/")
+                || Path::new(member.name()).file_name().is_some_and(|n| n.to_string_lossy().starts_with("._"))
+            {
                 continue;
             }
             let name: Arc<str> = Arc::from(member.name());
@@ -213,10 +233,64 @@ impl Reader {
                         BufReader::with_capacity(256 * 1024, std::io::Cursor::new(head[..n].to_vec()).chain(member));
                     self.read_stream(reader, f, ctx);
                 }
-                Some(Format::Zip) | None => (ctx.errors)(ReadError::Unsupported {
+                Some(Format::Zip | Format::Gzip) | None => (ctx.errors)(ReadError::Unsupported {
                     path: ctx.path.to_path_buf(),
                     message: format!("archive member {name}: nested archives and binary files are not read"),
                 }),
+            }
+        }
+        ctx.entry = None;
+    }
+
+    /// A gzip stream: a tar archive of logs (`.tar.gz`) or one compressed log. A
+    /// truncated stream keeps every record before the damage and reports the rest.
+    fn read_gzip<R: Read>(&self, raw: R, ctx: &mut Ctx<'_>) {
+        let mut decoded = BufReader::with_capacity(256 * 1024, flate2::read::MultiGzDecoder::new(raw));
+        let is_tar = match decoded.fill_buf() {
+            Ok(buf) => buf.len() > 262 && &buf[257..262] == b"ustar",
+            Err(e) => {
+                ctx.record_error(0, format!("not a readable gzip stream: {e}"));
+                return;
+            }
+        };
+        if !is_tar {
+            let format = match decoded.fill_buf() {
+                Ok(buf) => sniff(Path::new(""), buf).unwrap_or(Format::Text),
+                Err(_) => Format::Text,
+            };
+            let format = if format == Format::Json { Format::Json } else { Format::Text };
+            self.read_stream(decoded, format, ctx);
+            return;
+        }
+        let mut archive = tar::Archive::new(decoded);
+        let entries = match archive.entries() {
+            Ok(e) => e,
+            Err(e) => {
+                ctx.record_error(0, format!("not a readable tar archive: {e}"));
+                return;
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    ctx.record_error(0, format!("tar archive damaged, rest skipped: {e}"));
+                    break;
+                }
+            };
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let name: Arc<str> = Arc::from(entry.path().map(|p| p.display().to_string()).unwrap_or_default());
+            ctx.entry = Some(name);
+            let mut member = BufReader::with_capacity(256 * 1024, entry);
+            let format = match member.fill_buf() {
+                Ok(buf) => sniff(Path::new(""), buf),
+                Err(_) => Some(Format::Text),
+            };
+            match format {
+                Some(f @ (Format::Json | Format::Text)) => self.read_stream(member, f, ctx),
+                _ => ctx.record_error(0, "archive member of an unsupported kind (only JSON and text are read inside tar)".into()),
             }
         }
         ctx.entry = None;
@@ -255,7 +329,21 @@ impl Reader {
                 index += 1;
                 continue;
             }
-            if format == Format::Json && (trimmed[0] == b'{' || trimmed[0] == b'[') {
+            if format == Format::Json && trimmed[0] == b'{' {
+                match crate::flatten::flat_fields(trimmed) {
+                    Ok(fields) => ctx.emit(self.normalise_fields(fields, &ctx.hint), index),
+                    Err(e) if e.is_eof() && index == 0 => {
+                        let mut rest = std::mem::take(&mut line);
+                        if let Err(e) = reader.read_to_end(&mut rest) {
+                            ctx.record_error(index, format!("read failed: {e}"));
+                            return;
+                        }
+                        self.read_document(&rest, ctx);
+                        return;
+                    }
+                    Err(e) => ctx.record_error(index, json_error(&e, trimmed)),
+                }
+            } else if format == Format::Json && trimmed[0] == b'[' {
                 match serde_json::from_slice::<Json>(trimmed) {
                     Ok(Json::Array(items)) => {
                         for item in items {
@@ -422,6 +510,9 @@ fn sniff(path: &Path, head: &[u8]) -> Option<Format> {
     }
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         return Some(Format::Zip);
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Some(Format::Gzip);
     }
     let ext = path
         .extension()

@@ -3,9 +3,6 @@
 //! are routed to it.
 
 use koban_event::{parse_timestamp, Event, LogSource, Value};
-use serde_json::{Map, Value as Json};
-
-use crate::flatten::flatten_into;
 
 /// Hints from where a record came from (the file name) for formats whose records do
 /// not say what they are, like Zeek logs (`dns.log`).
@@ -27,44 +24,39 @@ impl SourceHint {
     }
 }
 
-/// Flattens a generic JSON record and classifies it.
-pub fn normalise(obj: Map<String, Json>, hint: &SourceHint) -> Event {
+/// Classifies a flattened generic JSON record.
+pub fn normalise(fields: Vec<(String, Value)>, hint: &SourceHint) -> Event {
+    let mut event = Event::from_fields(fields);
+    let has = |k: &str| event.get(k).is_some();
     let mut ls = LogSource::default();
-    let has = |k: &str| obj.contains_key(k);
     let mut time_keys: &[&str] = &["@timestamp", "timestamp", "time", "ts", "eventTime", "TimeCreated"];
     if has("eventSource") && has("eventName") && (has("awsRegion") || has("eventVersion")) {
         ls.product = Some("aws".into());
         ls.services.push("cloudtrail".into());
         time_keys = &["eventTime"];
-    } else if has("uid") && (has("id.orig_h") || obj.get("id").is_some_and(|i| i.get("orig_h").is_some())) {
+    } else if has("uid") && has("id.orig_h") {
         ls.product = Some("zeek".into());
-        let path = obj
-            .get("_path")
-            .and_then(Json::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| hint.stem.clone());
+        let path = event.get_str("_path").unwrap_or_else(|| hint.stem.clone());
         if !path.is_empty() {
             ls.services.push(path.into());
         }
     } else if has("event_type") && has("src_ip") && has("dest_ip") {
         ls.product = Some("suricata".into());
-    } else if has("operationName") && has("category") && has("properties") {
+    } else if has("operationName") && has("category") && has("properties.status.errorCode")
+        || has("operationName") && has("category") && has("properties")
+    {
         ls.product = Some("azure".into());
-        if let Some(c) = obj.get("category").and_then(Json::as_str) {
+        if let Some(c) = event.get_str("category") {
             ls.services.push(c.to_lowercase().into());
         }
     }
-    let timestamp = time_keys.iter().find_map(|k| match obj.get(*k) {
-        Some(Json::String(s)) => parse_timestamp(s),
+    let timestamp = time_keys.iter().find_map(|k| match event.get(k) {
+        Some(Value::Str(s)) => parse_timestamp(s.as_str()),
         // Zeek and others write epoch seconds with a fraction.
-        Some(Json::Number(n)) => n.as_f64().map(|f| (f * 1000.0) as i64),
+        Some(Value::Float(f)) => Some((f * 1000.0) as i64),
+        Some(Value::Int(i)) if *i > 1_000_000_000 => Some(i * 1000),
         _ => None,
     });
-    let mut fields: Vec<(String, Value)> = Vec::with_capacity(obj.len() + 8);
-    for (k, v) in obj {
-        flatten_into(&k, v, &mut fields);
-    }
-    let mut event = Event::from_fields(fields);
     event.timestamp = timestamp;
     event.logsource = ls;
     event
@@ -74,11 +66,8 @@ pub fn normalise(obj: Map<String, Json>, hint: &SourceHint) -> Event {
 mod tests {
     use super::*;
 
-    fn obj(v: Json) -> Map<String, Json> {
-        match v {
-            Json::Object(m) => m,
-            _ => Map::new(),
-        }
+    fn obj(v: serde_json::Value) -> Vec<(String, Value)> {
+        crate::flatten::flat_fields(v.to_string().as_bytes()).unwrap_or_default()
     }
 
     #[test]

@@ -14,9 +14,6 @@ use std::collections::HashMap;
 
 use koban_event::{parse_timestamp, Event, LogSource, Value};
 use serde::Deserialize;
-use serde_json::{Map, Value as Json};
-
-use crate::flatten::flatten_into;
 
 const LOGSOURCES_YAML: &str = include_str!("../data/windows-logsources.yml");
 
@@ -119,178 +116,123 @@ impl WindowsMap {
     }
 }
 
-/// Is this JSON object a Windows event in one of the known shapes?
-pub fn is_windows(obj: &Map<String, Json>) -> bool {
-    obj.get("Event").is_some_and(|e| e.get("System").is_some())
-        || obj.get("winlog").is_some_and(Json::is_object)
-        || (obj.contains_key("EventID") && (obj.contains_key("Channel") || obj.contains_key("SourceName")))
+/// Is this flattened record a Windows event in one of the known shapes?
+pub fn is_windows(fields: &[(String, Value)]) -> bool {
+    let mut event_id = false;
+    let mut channel = false;
+    for (k, _) in fields {
+        if k.starts_with("Event.System.") || k.starts_with("winlog.") {
+            return true;
+        }
+        event_id |= k == "EventID";
+        channel |= k == "Channel" || k == "SourceName";
+    }
+    event_id && channel
 }
 
-/// Flattens a Windows event in any known shape into Sigma's Windows field names.
-pub fn normalise(obj: Map<String, Json>, map: &WindowsMap) -> Event {
-    let mut fields: Vec<(String, Value)> = Vec::with_capacity(48);
-    let mut timestamp = None;
-    let mut obj = obj;
-    if let Some(Json::Object(mut event)) = obj.remove("Event") {
-        if let Some(Json::Object(system)) = event.remove("System") {
-            timestamp = system_fields(system, &mut fields);
-        }
-        for section in ["EventData", "UserData"] {
-            if let Some(data) = event.remove(section) {
-                data_fields(data, &mut fields);
-            }
-        }
-        // Anything else under Event (RenderingInfo, ...) keeps its path.
-        for (k, v) in event {
-            if k != "#attributes" {
-                flatten_into(&format!("Event.{k}"), v, &mut fields);
-            }
-        }
-    } else if let Some(Json::Object(mut winlog)) = obj.remove("winlog") {
-        timestamp = obj
-            .get("@timestamp")
-            .and_then(Json::as_str)
-            .and_then(parse_timestamp);
-        for (from, to) in [
-            ("channel", "Channel"),
-            ("event_id", "EventID"),
-            ("provider_name", "Provider_Name"),
-            ("computer_name", "Computer"),
-            ("record_id", "EventRecordID"),
-            ("task", "Task"),
-            ("opcode", "Opcode"),
-            ("version", "Version"),
-        ] {
-            if let Some(v) = winlog.remove(from) {
-                let v = match (to, v) {
-                    // Winlogbeat 7 writes the event id as text.
-                    ("EventID", Json::String(s)) => s.parse::<i64>().map(Value::Int).unwrap_or(Value::from(s)),
-                    (_, v) => Value::from_json(v),
+/// Maps a flattened Windows record in any known shape to Sigma's Windows field names.
+pub fn normalise(fields: Vec<(String, Value)>, map: &WindowsMap) -> Event {
+    let mut out: Vec<(String, Value)> = Vec::with_capacity(fields.len() + 8);
+    let mut system_time: Option<i64> = None;
+    let mut flat_time: Option<i64> = None;
+    for (k, v) in fields {
+        if let Some(rest) = k.strip_prefix("Event.") {
+            if let Some(sys) = rest.strip_prefix("System.") {
+                let name = match sys {
+                    "TimeCreated.#attributes.SystemTime" => {
+                        if let Value::Str(t) = &v {
+                            system_time = parse_timestamp(t.as_str());
+                        }
+                        "TimeCreated".to_owned()
+                    }
+                    "EventID.#text" => "EventID".to_owned(),
+                    _ => match sys.split_once(".#attributes.") {
+                        // `<Provider Name=..>` -> Provider_Name, Provider_Guid
+                        Some(("Provider", attr)) => format!("Provider_{attr}"),
+                        // Execution, Security, Correlation, EventID qualifiers: bare
+                        Some((_, attr)) => attr.to_owned(),
+                        None => sys.rsplit('.').next().unwrap_or(sys).to_owned(),
+                    },
                 };
-                fields.push((to.into(), v));
+                out.push((name, v));
+            } else if let Some(data) = rest.strip_prefix("EventData.").or_else(|| rest.strip_prefix("UserData.")) {
+                if data.contains("#attributes") {
+                    continue;
+                }
+                let data = data.strip_suffix(".#text").unwrap_or(data);
+                // UserData wraps its fields in one element (and WMI nests further):
+                // the last segment is the field name rules use.
+                let name = data.rsplit('.').next().unwrap_or(data);
+                out.push((name.to_owned(), v));
+            } else if rest == "EventData" || rest == "UserData" || rest.starts_with("#attributes") {
+                continue;
+            } else {
+                out.push((k, v));
             }
-        }
-        for section in ["event_data", "user_data"] {
-            if let Some(data) = winlog.remove(section) {
-                data_fields(data, &mut fields);
+        } else if let Some(w) = k.strip_prefix("winlog.") {
+            if let Some(data) = w.strip_prefix("event_data.").or_else(|| w.strip_prefix("user_data.")) {
+                let name = data.rsplit('.').next().unwrap_or(data);
+                out.push((name.to_owned(), v));
+                continue;
             }
-        }
-        for (k, v) in winlog {
-            flatten_into(&format!("winlog.{k}"), v, &mut fields);
-        }
-        for (k, v) in obj {
-            flatten_into(&k, v, &mut fields);
-        }
-    } else {
-        // Flat export: the event data already sits at the top level.
-        timestamp = ["@timestamp", "TimeCreated", "EventTime", "UtcTime"]
-            .iter()
-            .find_map(|k| obj.get(*k).and_then(Json::as_str).and_then(parse_timestamp));
-        for (from, to) in [("SourceName", "Provider_Name"), ("Hostname", "Computer")] {
-            if let Some(v) = obj.get(from) {
-                fields.push((to.into(), Value::from_json(v.clone())));
+            let renamed = match w {
+                "channel" => Some("Channel"),
+                "event_id" => Some("EventID"),
+                "provider_name" => Some("Provider_Name"),
+                "computer_name" => Some("Computer"),
+                "record_id" => Some("EventRecordID"),
+                "task" => Some("Task"),
+                "opcode" => Some("Opcode"),
+                "version" => Some("Version"),
+                _ => None,
+            };
+            match renamed {
+                // Winlogbeat 7 writes the event id as text.
+                Some("EventID") => {
+                    let v = match v {
+                        Value::Str(t) => t.as_str().parse::<i64>().map(Value::Int).unwrap_or(Value::Str(t)),
+                        v => v,
+                    };
+                    out.push(("EventID".to_owned(), v));
+                }
+                Some(name) => out.push((name.to_owned(), v)),
+                None => out.push((k, v)),
             }
-        }
-        for (k, v) in obj {
-            flatten_into(&k, v, &mut fields);
+        } else {
+            // Flat exports (NXLog and similar): the event data sits at the top level.
+            match k.as_str() {
+                "SourceName" => out.push(("Provider_Name".to_owned(), v.clone())),
+                "Hostname" => out.push(("Computer".to_owned(), v.clone())),
+                "@timestamp" | "TimeCreated" | "EventTime" | "UtcTime" if flat_time.is_none() => {
+                    if let Value::Str(t) = &v {
+                        flat_time = parse_timestamp(t.as_str());
+                    }
+                }
+                _ => {}
+            }
+            out.push((k, v));
         }
     }
     // Names with spaces (Defender's `Threat Name`) are also reachable without them,
     // the way rules spell them.
-    let spaced: Vec<(String, Value)> = fields
+    let spaced: Vec<(String, Value)> = out
         .iter()
         .filter(|(k, _)| k.contains(' '))
         .map(|(k, v)| (k.replace(' ', ""), v.clone()))
         .collect();
-    fields.extend(spaced);
-    let mut event = Event::from_fields(fields);
-    event.timestamp = timestamp;
+    out.extend(spaced);
+    let mut event = Event::from_fields(out);
+    event.timestamp = system_time.or(flat_time);
     map.classify(&mut event);
     event
-}
-
-/// The `System` block: returns the event time.
-fn system_fields(system: Map<String, Json>, out: &mut Vec<(String, Value)>) -> Option<i64> {
-    let mut time = None;
-    for (k, v) in system {
-        match (k.as_str(), v) {
-            ("Provider", Json::Object(p)) => {
-                if let Some(Json::Object(attrs)) = p.get("#attributes") {
-                    for (ak, av) in attrs {
-                        out.push((format!("Provider_{ak}"), Value::from_json(av.clone())));
-                    }
-                }
-            }
-            ("TimeCreated", Json::Object(t)) => {
-                if let Some(st) = t
-                    .get("#attributes")
-                    .and_then(|a| a.get("SystemTime"))
-                    .and_then(Json::as_str)
-                {
-                    time = parse_timestamp(st);
-                    out.push(("TimeCreated".into(), Value::from(st)));
-                }
-            }
-            ("EventID", Json::Object(e)) => {
-                // `<EventID Qualifiers="16384">7045</EventID>`
-                if let Some(t) = e.get("#text") {
-                    out.push(("EventID".into(), Value::from_json(t.clone())));
-                }
-                if let Some(Json::Object(attrs)) = e.get("#attributes") {
-                    for (ak, av) in attrs {
-                        out.push((ak.clone(), Value::from_json(av.clone())));
-                    }
-                }
-            }
-            (_, Json::Object(o)) => {
-                // Execution, Security, Correlation: their attributes, bare
-                // (`ProcessID`, `ThreadID`, `UserID`, `ActivityID`).
-                if let Some(Json::Object(attrs)) = o.get("#attributes") {
-                    for (ak, av) in attrs {
-                        out.push((ak.clone(), Value::from_json(av.clone())));
-                    }
-                }
-            }
-            (_, v) => out.push((k, Value::from_json(v))),
-        }
-    }
-    time
-}
-
-/// EventData / UserData: named values become bare fields; nested elements
-/// (UserData's wrapper element, WMI's nested blocks) are descended into.
-fn data_fields(data: Json, out: &mut Vec<(String, Value)>) {
-    match data {
-        Json::Object(map) => {
-            for (k, v) in map {
-                if k == "#attributes" {
-                    continue;
-                }
-                match v {
-                    Json::Object(inner) if inner.contains_key("#text") && inner.len() <= 2 => {
-                        let text = inner.get("#text").cloned().unwrap_or(Json::Null);
-                        out.push((k, Value::from_json(text)));
-                    }
-                    Json::Object(inner) => data_fields(Json::Object(inner), out),
-                    // Unnamed <Data> elements: a list under `Data`.
-                    v => out.push((k, Value::from_json(v))),
-                }
-            }
-        }
-        Json::Null => {}
-        other => out.push(("Data".into(), Value::from_json(other))),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn obj(s: &str) -> Map<String, Json> {
-        match serde_json::from_str(s) {
-            Ok(Json::Object(m)) => m,
-            _ => Map::new(),
-        }
+    fn obj(s: &str) -> Vec<(String, Value)> {
+        crate::flatten::flat_fields(s.as_bytes()).unwrap_or_default()
     }
 
     #[test]
