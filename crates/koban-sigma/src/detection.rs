@@ -18,7 +18,34 @@ pub(crate) enum Alternative {
     /// Every key holds.
     Fields(Vec<FieldTest>),
     /// Any keyword occurs in any field value of the event.
-    Keywords(Vec<StrPattern>),
+    Keywords(Keywords),
+}
+
+/// A keyword list, with one automaton for all of them when they are plain substrings
+/// (the usual case): one pass per field value instead of one per keyword.
+#[derive(Debug, Clone)]
+pub(crate) struct Keywords {
+    patterns: Vec<StrPattern>,
+    any: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Keywords {
+    fn new(patterns: Vec<StrPattern>) -> Keywords {
+        let needles: Option<Vec<&[u8]>> = patterns.iter().map(StrPattern::contains_literal).collect();
+        let any = needles.and_then(|n| aho_corasick::AhoCorasick::new(n).ok());
+        Keywords { patterns, any }
+    }
+
+    /// The first pattern occurring in the text.
+    #[inline]
+    fn find(&self, original: &str, lower: &str) -> Option<&StrPattern> {
+        if let Some(ac) = &self.any {
+            if !ac.is_match(lower) {
+                return None;
+            }
+        }
+        self.patterns.iter().find(|p| p.matches(original, lower))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -200,7 +227,7 @@ impl Detection {
         match c {
             Cond::Sel(i) => union(self.selections[*i].alternatives.iter().map(|alt| match alt {
                 Alternative::Fields(tests) => best(tests.iter().map(FieldTest::necessary)),
-                Alternative::Keywords(patterns) => patterns.iter().map(StrPattern::necessary).collect(),
+                Alternative::Keywords(k) => k.patterns.iter().map(StrPattern::necessary).collect(),
             })),
             Cond::Not(_) => None,
             Cond::And(items) => best(items.iter().map(|c| self.necessary_in(c))),
@@ -291,16 +318,16 @@ fn selection_holds(s: &Selection, event: &Event) -> bool {
 fn alternative_holds(alt: &Alternative, event: &Event) -> bool {
     match alt {
         Alternative::Fields(tests) => tests.iter().all(|t| t.matches(event)),
-        Alternative::Keywords(patterns) => keyword_hit(patterns, event).is_some(),
+        Alternative::Keywords(k) => keyword_hit(k, event).is_some(),
     }
 }
 
 /// The first (pattern, value) where a keyword occurs in a value of the event.
-fn keyword_hit<'a>(patterns: &'a [StrPattern], event: &'a Event) -> Option<(&'a StrPattern, String)> {
+fn keyword_hit<'a>(k: &'a Keywords, event: &'a Event) -> Option<(&'a StrPattern, String)> {
     let mut found = None;
     let mut search = |v: &Value| {
         field::any_text(v, &mut |o, l| {
-            if let Some(p) = patterns.iter().find(|p| p.matches(o, l)) {
+            if let Some(p) = k.find(o, l) {
                 found = Some((p, o.to_owned()));
                 true
             } else {
@@ -315,7 +342,7 @@ fn keyword_hit<'a>(patterns: &'a [StrPattern], event: &'a Event) -> Option<(&'a 
     }
     if let Some(original) = &event.original {
         let lower = original.to_lowercase();
-        if let Some(p) = patterns.iter().find(|p| p.matches(original, &lower)) {
+        if let Some(p) = k.find(original, &lower) {
             return Some((p, original.to_string()));
         }
     }
@@ -338,8 +365,8 @@ fn explain_selection(s: &Selection, event: &Event, hits: &mut Vec<Hit>) {
                 });
             }
         }
-        Alternative::Keywords(patterns) => {
-            if let Some((p, value)) = keyword_hit(patterns, event) {
+        Alternative::Keywords(k) => {
+            if let Some((p, value)) = keyword_hit(k, event) {
                 hits.push(Hit {
                     selection: s.name.to_string(),
                     field: None,
@@ -384,7 +411,7 @@ fn compile_selection(
         }
     }
     if !keywords.is_empty() {
-        alternatives.push(Alternative::Keywords(keywords));
+        alternatives.push(Alternative::Keywords(Keywords::new(keywords)));
     }
     if alternatives.is_empty() {
         return Err(bad("it is empty"));

@@ -127,27 +127,18 @@ fn run_case(path: &Path, reader: &Reader) -> Result<(), String> {
         .map(ToString::to_string)
         .collect();
     let mut problems = Vec::new();
-    match &case.expect_errors {
-        None | Some(ExpectErrors::Count(_)) => {
-            let want = match case.expect_errors {
-                Some(ExpectErrors::Count(n)) => n,
-                _ => 0,
-            };
-            if errors.len() != want {
-                problems.push(format!("expected {want} rule error(s), got {}:", errors.len()));
-                problems.extend(errors.iter().map(|e| format!("    {e}")));
-            }
-        }
-        Some(ExpectErrors::Substrings(subs)) => {
-            if errors.len() != subs.len() {
-                problems.push(format!("expected {} rule error(s), got {}:", subs.len(), errors.len()));
-                problems.extend(errors.iter().map(|e| format!("    {e}")));
-            }
-            for s in subs {
-                if !errors.iter().any(|e| e.contains(s.as_str())) {
-                    problems.push(format!("no rule error mentions {s:?}; errors: {errors:?}"));
-                }
-            }
+    let (want_errors, substrings): (usize, &[String]) = match &case.expect_errors {
+        None => (0, &[]),
+        Some(ExpectErrors::Count(n)) => (*n, &[]),
+        Some(ExpectErrors::Substrings(s)) => (s.len(), s),
+    };
+    if errors.len() != want_errors {
+        problems.push(format!("expected {want_errors} rule error(s), got {}:", errors.len()));
+        problems.extend(errors.iter().map(|e| format!("    {e}")));
+    }
+    for s in substrings {
+        if !errors.iter().any(|e| e.contains(s.as_str())) {
+            problems.push(format!("no rule error mentions {s:?}"));
         }
     }
 
