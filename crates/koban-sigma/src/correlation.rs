@@ -346,8 +346,9 @@ impl<P: Clone> CorrelationEngine<P> {
         let mut out = Vec::new();
         for (idx, states) in self.state.iter_mut().enumerate() {
             let c = &self.correlations[idx];
+            // Lower-bound conditions fire as events arrive; their state stays so that
+            // hits produced by this flush can still complete chained correlations.
             if c.condition.monotone() {
-                states.clear();
                 continue;
             }
             for (group, st) in states.drain() {

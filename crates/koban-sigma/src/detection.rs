@@ -240,7 +240,12 @@ impl Detection {
     pub(crate) fn has_keywords(&self) -> bool {
         self.selections
             .iter()
-            .any(|s| s.alternatives.iter().any(|a| matches!(a, Alternative::Keywords(_))))
+            .any(|s| {
+                s.alternatives.iter().any(|a| match a {
+                    Alternative::Keywords(_) => true,
+                    Alternative::Fields(tests) => tests.iter().any(FieldTest::is_keyword_search),
+                })
+            })
     }
 
     /// Lower-cased names of every field the detection tests.

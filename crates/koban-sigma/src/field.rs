@@ -48,8 +48,11 @@ pub struct FieldTest {
     /// Lower-cased: the event lookup key.
     pub(crate) key: Box<str>,
     pub(crate) tests: Vec<ValueTest>,
-    /// `all`: every test must hold; otherwise any.
+    /// `all`: every listed value must hold; otherwise any.
     pub(crate) all: bool,
+    /// The tests each listed value became (one value may become several: windash,
+    /// base64offset, expand). With `all`, each group needs one test that holds.
+    groups: Vec<std::ops::Range<usize>>,
     /// `exists: true/false`.
     pub(crate) exists: Option<bool>,
     /// Many substring tests at once (only for "any" semantics over lowered text).
@@ -76,6 +79,16 @@ impl FieldTest {
             all: m.all,
             exists: None,
             any_substring: None,
+            groups: Vec::new(),
+        };
+        // An empty field name (`'|all': [...]`) is a keyword search over every value.
+        let m = if name.is_empty() && m.compare == Compare::Equals {
+            Modifiers {
+                compare: Compare::Contains,
+                ..m
+            }
+        } else {
+            m
         };
         if m.compare == Compare::Exists {
             let [v] = values.as_slice() else {
@@ -85,7 +98,13 @@ impl FieldTest {
             return Ok(test);
         }
         for v in values {
+            let start = test.tests.len();
             compile_value(name, &m, v, placeholders, unresolved, &mut test.tests)?;
+            if test.tests.len() == start {
+                // An unresolvable placeholder: this value can never hold.
+                test.tests.push(ValueTest::Never);
+            }
+            test.groups.push(start..test.tests.len());
         }
         if test.tests.is_empty() {
             // An empty list, or only unresolvable placeholders: nothing can match.
@@ -110,18 +129,39 @@ impl FieldTest {
     /// Does the event satisfy this key?
     #[inline]
     pub(crate) fn matches(&self, event: &Event) -> bool {
+        if self.key.is_empty() {
+            return self.matches_any_field(event);
+        }
         let value = event.get_lower(&self.key);
         if let Some(want) = self.exists {
-            return value.is_some_and(|v| !matches!(v, Value::Null)) == want;
+            // Present counts, even when empty or null (the spec's `exists`).
+            return value.is_some() == want;
         }
         if let (Some(ac), Some(v)) = (&self.any_substring, value) {
             return any_text(v, &mut |_, lower| ac.is_match(lower));
         }
         if self.all {
-            self.tests.iter().all(|t| test_value(t, value, event))
+            self.groups
+                .iter()
+                .all(|g| self.tests[g.clone()].iter().any(|t| test_value(t, value, event)))
         } else {
             self.tests.iter().any(|t| test_value(t, value, event))
         }
+    }
+
+    /// Keyword form (no field name): each value may hold in any field.
+    fn matches_any_field(&self, event: &Event) -> bool {
+        let holds = |t: &ValueTest| event.fields().iter().any(|f| test_value(t, Some(&f.value), event));
+        if self.all {
+            self.groups.iter().all(|g| self.tests[g.clone()].iter().any(holds))
+        } else {
+            self.tests.iter().any(holds)
+        }
+    }
+
+    /// Whether this key searches every field (a keyword list with modifiers).
+    pub(crate) fn is_keyword_search(&self) -> bool {
+        self.key.is_empty()
     }
 
     /// Literals one of which occurs in any event this key holds for, or `None`.
@@ -136,8 +176,12 @@ impl FieldTest {
             }
         }
         if self.all {
-            // Every value must hold, so any one value's literal is necessary.
-            self.tests.iter().filter_map(literal).max_by_key(|l| l.len()).map(|l| vec![l])
+            // Every value must hold, so any one value's literals (one per variant) are
+            // necessary: take the value whose shortest literal is longest.
+            self.groups
+                .iter()
+                .filter_map(|g| self.tests[g.clone()].iter().map(literal).collect::<Option<Vec<&str>>>())
+                .max_by_key(|set| set.iter().map(|l| l.len()).min().unwrap_or(0))
         } else {
             self.tests.iter().map(literal).collect()
         }

@@ -344,30 +344,40 @@ fn correlate(set: &RuleSet, mut signals: Vec<Signal>, files: &[PathBuf], min_lev
                 hits.push(h);
             }
         }
-        // Chains: a fired correlation is itself a signal for the ones that use it.
-        while let Some(h) = hits.pop() {
-            let corr = &set.correlations()[h.correlation];
-            let group: HashMap<String, String> = h.group.iter().cloned().collect();
-            let lookup = |f: &str| group.get(f).cloned();
-            let names: Vec<&str> = [corr.meta.name.as_deref(), corr.meta.id.as_deref()].into_iter().flatten().collect();
-            for &(c, pos) in set.feeds_of_correlation(h.correlation) {
-                if let Some(evidence) = h.evidence.last().cloned() {
-                    if let Some(next) = engine.feed(c, pos, &names, h.last_ms, &lookup, evidence) {
-                        hits.push(next);
-                    }
+        drain(set, &mut engine, &mut hits, files, min_level, &mut out);
+    }
+    // Windows with upper bounds close at the end of input; what fires then may still
+    // complete correlations that use it.
+    let mut hits = engine.flush();
+    drain(set, &mut engine, &mut hits, files, min_level, &mut out);
+    out
+}
+
+/// Reports fired correlations and feeds each to the correlations that use it (chains).
+fn drain(
+    set: &RuleSet,
+    engine: &mut CorrelationEngine<Evidence>,
+    hits: &mut Vec<koban_sigma::CorrelationHit<Evidence>>,
+    files: &[PathBuf],
+    min_level: Level,
+    out: &mut Vec<Detection>,
+) {
+    while let Some(h) = hits.pop() {
+        let corr = &set.correlations()[h.correlation];
+        let group: HashMap<String, String> = h.group.iter().cloned().collect();
+        let lookup = |f: &str| group.get(f).cloned();
+        let names: Vec<&str> = [corr.meta.name.as_deref(), corr.meta.id.as_deref()].into_iter().flatten().collect();
+        for &(c, pos) in set.feeds_of_correlation(h.correlation) {
+            if let Some(evidence) = h.evidence.last().cloned() {
+                if let Some(next) = engine.feed(c, pos, &names, h.last_ms, &lookup, evidence) {
+                    hits.push(next);
                 }
             }
-            if let Some(d) = correlation_detection(set, &h, files, min_level) {
-                out.push(d);
-            }
         }
-    }
-    for h in engine.flush() {
         if let Some(d) = correlation_detection(set, &h, files, min_level) {
             out.push(d);
         }
     }
-    out
 }
 
 fn correlation_detection(
