@@ -19,7 +19,11 @@ fn flatten_at(prefix: &str, v: Json, out: &mut Vec<(String, Value)>, depth: usiz
     match v {
         Json::Object(map) if depth < MAX_DEPTH && !map.is_empty() => {
             for (k, v) in map {
-                let name = if prefix.is_empty() { k } else { format!("{prefix}.{k}") };
+                let name = if prefix.is_empty() {
+                    k
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten_at(&name, v, out, depth + 1);
             }
         }
@@ -73,7 +77,8 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
             while let Some((k, v)) = map.next_entry::<String, Json>()? {
                 obj.insert(k, v);
             }
-            self.out.push((self.prefix, Value::from_json(Json::Object(obj))));
+            self.out
+                .push((self.prefix, Value::from_json(Json::Object(obj))));
             return Ok(());
         }
         let mut empty = true;
@@ -91,7 +96,10 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
             })?;
         }
         if empty && !self.prefix.is_empty() {
-            self.out.push((self.prefix, Value::from_json(Json::Object(serde_json::Map::new()))));
+            self.out.push((
+                self.prefix,
+                Value::from_json(Json::Object(serde_json::Map::new())),
+            ));
         }
         Ok(())
     }
@@ -121,7 +129,9 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-        let value = i64::try_from(v).map(Value::Int).unwrap_or_else(|_| Value::from(v.to_string()));
+        let value = i64::try_from(v)
+            .map(Value::Int)
+            .unwrap_or_else(|_| Value::from(v.to_string()));
         self.out.push((self.prefix, value));
         Ok(())
     }
@@ -161,7 +171,11 @@ mod tests {
         let text = br#"{"a": {"b": 1, "c": {"d": "X"}}, "l": [1, "two"], "n": null, "e": {}}"#;
         let mut direct = flat_fields(text).expect("valid JSON");
         let mut walked = Vec::new();
-        flatten_into("", serde_json::from_slice(text).expect("valid JSON"), &mut walked);
+        flatten_into(
+            "",
+            serde_json::from_slice(text).expect("valid JSON"),
+            &mut walked,
+        );
         direct.sort_by(|a, b| a.0.cmp(&b.0));
         walked.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(direct, walked);

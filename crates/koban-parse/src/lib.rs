@@ -47,7 +47,10 @@ pub enum ReadError {
 }
 
 fn entry_suffix(entry: &Option<String>) -> String {
-    entry.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+    entry
+        .as_ref()
+        .map(|e| format!(" ({e})"))
+        .unwrap_or_default()
 }
 
 /// The embedded Windows log-source map failed to load (a build defect, caught by tests).

@@ -96,7 +96,11 @@ impl Reader {
     }
 
     /// Normalises a record already flattened into dotted field names.
-    pub fn normalise_fields(&self, fields: Vec<(String, koban_event::Value)>, hint: &SourceHint) -> Event {
+    pub fn normalise_fields(
+        &self,
+        fields: Vec<(String, koban_event::Value)>,
+        hint: &SourceHint,
+    ) -> Event {
         if windows::is_windows(&fields) {
             windows::normalise(fields, &self.windows)
         } else {
@@ -105,7 +109,12 @@ impl Reader {
     }
 
     /// Reads one file, calling `sink` for every event and `errors` for every problem.
-    pub fn read_file(&self, path: &Path, sink: &mut dyn FnMut(Record), errors: &mut dyn FnMut(ReadError)) {
+    pub fn read_file(
+        &self,
+        path: &Path,
+        sink: &mut dyn FnMut(Record),
+        errors: &mut dyn FnMut(ReadError),
+    ) {
         let io = |source| ReadError::Io {
             path: path.to_path_buf(),
             source,
@@ -124,7 +133,8 @@ impl Reader {
             None => {
                 return errors(ReadError::Unsupported {
                     path: path.to_path_buf(),
-                    message: "binary file of no supported format (EVTX, zip, JSON, text); skipped".into(),
+                    message: "binary file of no supported format (EVTX, zip, JSON, text); skipped"
+                        .into(),
                 })
             }
         };
@@ -137,9 +147,10 @@ impl Reader {
         };
         match format {
             Format::Evtx => {
+                let size = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
                 drop(file);
                 match EvtxParser::from_path(path) {
-                    Ok(p) => self.read_evtx(p, &mut ctx),
+                    Ok(p) => self.read_evtx(p, &mut ctx, size),
                     Err(e) => (ctx.errors)(ReadError::Evtx {
                         path: path.to_path_buf(),
                         entry: None,
@@ -153,14 +164,29 @@ impl Reader {
                 self.read_gzip(reader, &mut ctx);
             }
             Format::Json | Format::Text => {
-                let reader = BufReader::with_capacity(256 * 1024, std::io::Cursor::new(head[..n].to_vec()).chain(file));
+                let reader = BufReader::with_capacity(
+                    256 * 1024,
+                    std::io::Cursor::new(head[..n].to_vec()).chain(file),
+                );
                 self.read_stream(reader, format, &mut ctx);
             }
         }
     }
 
-    fn read_evtx<T: Read + std::io::Seek>(&self, parser: EvtxParser<T>, ctx: &mut Ctx<'_>) {
+    fn read_evtx<T: Read + std::io::Seek>(&self, parser: EvtxParser<T>, ctx: &mut Ctx<'_>, size: u64) {
         let mut parser = parser.with_configuration(ParserSettings::new().num_threads(1));
+        // Chunks past the end of a cut file vanish silently in the parser: say so.
+        let expected = 4096 + u64::from(parser.header().chunk_count) * 65536;
+        if size < expected {
+            (ctx.errors)(ReadError::Evtx {
+                path: ctx.path.to_path_buf(),
+                entry: ctx.entry.as_deref().map(str::to_owned),
+                message: format!(
+                    "file is truncated: {size} bytes where its header announces {} chunks ({expected} bytes); records in the missing part are lost",
+                    parser.header().chunk_count
+                ),
+            });
+        }
         for (i, record) in parser.records_json_value().enumerate() {
             match record {
                 Ok(r) => {
@@ -197,7 +223,9 @@ impl Reader {
             // macOS archive metadata (`__MACOSX/._name`) is not a log.
             if member.is_dir()
                 || member.name().starts_with("__MACOSX/")
-                || Path::new(member.name()).file_name().is_some_and(|n| n.to_string_lossy().starts_with("._"))
+                || Path::new(member.name())
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("._"))
             {
                 continue;
             }
@@ -219,8 +247,9 @@ impl Reader {
                         ctx.record_error(0, format!("cannot read archive member: {e}"));
                         continue;
                     }
+                    let size = buf.len() as u64;
                     match EvtxParser::from_buffer(buf) {
-                        Ok(p) => self.read_evtx(p, ctx),
+                        Ok(p) => self.read_evtx(p, ctx, size),
                         Err(e) => (ctx.errors)(ReadError::Evtx {
                             path: ctx.path.to_path_buf(),
                             entry: Some(name.to_string()),
@@ -229,13 +258,17 @@ impl Reader {
                     }
                 }
                 Some(f @ (Format::Json | Format::Text)) => {
-                    let reader =
-                        BufReader::with_capacity(256 * 1024, std::io::Cursor::new(head[..n].to_vec()).chain(member));
+                    let reader = BufReader::with_capacity(
+                        256 * 1024,
+                        std::io::Cursor::new(head[..n].to_vec()).chain(member),
+                    );
                     self.read_stream(reader, f, ctx);
                 }
                 Some(Format::Zip | Format::Gzip) | None => (ctx.errors)(ReadError::Unsupported {
                     path: ctx.path.to_path_buf(),
-                    message: format!("archive member {name}: nested archives and binary files are not read"),
+                    message: format!(
+                        "archive member {name}: nested archives and binary files are not read"
+                    ),
                 }),
             }
         }
@@ -245,7 +278,8 @@ impl Reader {
     /// A gzip stream: a tar archive of logs (`.tar.gz`) or one compressed log. A
     /// truncated stream keeps every record before the damage and reports the rest.
     fn read_gzip<R: Read>(&self, raw: R, ctx: &mut Ctx<'_>) {
-        let mut decoded = BufReader::with_capacity(256 * 1024, flate2::read::MultiGzDecoder::new(raw));
+        let mut decoded =
+            BufReader::with_capacity(256 * 1024, flate2::read::MultiGzDecoder::new(raw));
         let is_tar = match decoded.fill_buf() {
             Ok(buf) => buf.len() > 262 && &buf[257..262] == b"ustar",
             Err(e) => {
@@ -258,7 +292,11 @@ impl Reader {
                 Ok(buf) => sniff(Path::new(""), buf).unwrap_or(Format::Text),
                 Err(_) => Format::Text,
             };
-            let format = if format == Format::Json { Format::Json } else { Format::Text };
+            let format = if format == Format::Json {
+                Format::Json
+            } else {
+                Format::Text
+            };
             self.read_stream(decoded, format, ctx);
             return;
         }
@@ -281,7 +319,12 @@ impl Reader {
             if !entry.header().entry_type().is_file() {
                 continue;
             }
-            let name: Arc<str> = Arc::from(entry.path().map(|p| p.display().to_string()).unwrap_or_default());
+            let name: Arc<str> = Arc::from(
+                entry
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            );
             ctx.entry = Some(name);
             let mut member = BufReader::with_capacity(256 * 1024, entry);
             let format = match member.fill_buf() {
@@ -303,7 +346,8 @@ impl Reader {
         let mut index: u64 = 0;
         loop {
             line.clear();
-            let (read, truncated) = match read_line_limited(&mut reader, &mut line, self.max_record) {
+            let (read, truncated) = match read_line_limited(&mut reader, &mut line, self.max_record)
+            {
                 Ok(x) => x,
                 Err(e) => {
                     ctx.record_error(index, format!("read failed: {e}"));
@@ -394,7 +438,8 @@ impl Reader {
         let mut offset = 0usize;
         let mut ordinal: u64 = 0;
         while offset < bytes.len() {
-            let mut stream = serde_json::Deserializer::from_slice(&bytes[offset..]).into_iter::<Json>();
+            let mut stream =
+                serde_json::Deserializer::from_slice(&bytes[offset..]).into_iter::<Json>();
             let mut failed_at = None;
             for item in stream.by_ref() {
                 match item {
@@ -413,7 +458,13 @@ impl Reader {
                         ordinal += 1;
                     }
                     Err(e) => {
-                        ctx.record_error(ordinal, format!("invalid JSON at line {}: {e}", line_at(bytes, offset) + e.line() - 1));
+                        ctx.record_error(
+                            ordinal,
+                            format!(
+                                "invalid JSON at line {}: {e}",
+                                line_at(bytes, offset) + e.line() - 1
+                            ),
+                        );
                         ordinal += 1;
                         failed_at = Some(offset + stream.byte_offset());
                         break;
@@ -449,8 +500,14 @@ fn json_error(e: &serde_json::Error, line: &[u8]) -> String {
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
     &b[start..end]
 }
 
@@ -469,7 +526,11 @@ fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Reads one line into `buf`, keeping at most `limit` bytes. Returns the bytes the
 /// line really had and whether it was cut.
-fn read_line_limited<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<(usize, bool)> {
+fn read_line_limited<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<(usize, bool)> {
     let mut total = 0usize;
     let mut truncated = false;
     loop {
@@ -524,7 +585,9 @@ fn sniff(path: &Path, head: &[u8]) -> Option<Format> {
         return Some(Format::Evtx);
     }
     let first = head.iter().find(|c| !c.is_ascii_whitespace());
-    if matches!(ext.as_str(), "json" | "jsonl" | "ndjson") || matches!(first, Some(b'{') | Some(b'[')) {
+    if matches!(ext.as_str(), "json" | "jsonl" | "ndjson")
+        || matches!(first, Some(b'{') | Some(b'['))
+    {
         return Some(Format::Json);
     }
     if head.contains(&0) {
@@ -539,7 +602,8 @@ mod tests {
     use std::io::Write;
 
     fn read_bytes(name: &str, bytes: &[u8]) -> (Vec<Record>, Vec<String>) {
-        let dir = std::env::temp_dir().join(format!("koban-parse-test-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("koban-parse-test-{}-{name}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join(name);
         let mut f = File::create(&path).expect("temp file");
@@ -548,7 +612,9 @@ mod tests {
         let reader = Reader::new().expect("embedded map").with_max_record(4096);
         let mut records = Vec::new();
         let mut errors = Vec::new();
-        reader.read_file(&path, &mut |r| records.push(r), &mut |e| errors.push(e.to_string()));
+        reader.read_file(&path, &mut |r| records.push(r), &mut |e| {
+            errors.push(e.to_string())
+        });
         let _ = std::fs::remove_dir_all(&dir);
         (records, errors)
     }
@@ -568,7 +634,10 @@ mod tests {
         assert_eq!(r.len(), 2, "{e:?}");
         let (r, e) = read_bytes("q.json", b"[\n{\"a\": 1},\n{\"a\": 2}\n]\n");
         assert_eq!(r.len(), 2, "{e:?}");
-        let (r, e) = read_bytes("r.json", b"{\n \"a\": 1\n}\n{\n \"a\": \n}\n{\n \"a\": 3\n}\n");
+        let (r, e) = read_bytes(
+            "r.json",
+            b"{\n \"a\": 1\n}\n{\n \"a\": \n}\n{\n \"a\": 3\n}\n",
+        );
         assert_eq!(r.len(), 2, "{e:?}");
         assert_eq!(e.len(), 1);
     }
@@ -585,7 +654,10 @@ mod tests {
 
     #[test]
     fn non_utf8_text_line_is_kept_and_reported() {
-        let (r, e) = read_bytes("s.log", b"Dec 10 06:55:46 host sshd[1]: bad \xff\xfe byte\nplain\n");
+        let (r, e) = read_bytes(
+            "s.log",
+            b"Dec 10 06:55:46 host sshd[1]: bad \xff\xfe byte\nplain\n",
+        );
         assert_eq!(r.len(), 2);
         assert!(e[0].contains("not valid UTF-8"), "{e:?}");
     }

@@ -29,7 +29,14 @@ pub fn normalise(fields: Vec<(String, Value)>, hint: &SourceHint) -> Event {
     let mut event = Event::from_fields(fields);
     let has = |k: &str| event.get(k).is_some();
     let mut ls = LogSource::default();
-    let mut time_keys: &[&str] = &["@timestamp", "timestamp", "time", "ts", "eventTime", "TimeCreated"];
+    let mut time_keys: &[&str] = &[
+        "@timestamp",
+        "timestamp",
+        "time",
+        "ts",
+        "eventTime",
+        "TimeCreated",
+    ];
     if has("eventSource") && has("eventName") && (has("awsRegion") || has("eventVersion")) {
         ls.product = Some("aws".into());
         ls.services.push("cloudtrail".into());
@@ -73,8 +80,10 @@ mod tests {
     #[test]
     fn cloudtrail_is_recognised() {
         let e = normalise(
-            obj(serde_json::json!({"eventSource":"iam.amazonaws.com","eventName":"CreateUser",
-                "awsRegion":"us-east-1","eventTime":"2020-01-01T00:00:00Z","userIdentity":{"arn":"a"}})),
+            obj(
+                serde_json::json!({"eventSource":"iam.amazonaws.com","eventName":"CreateUser",
+                "awsRegion":"us-east-1","eventTime":"2020-01-01T00:00:00Z","userIdentity":{"arn":"a"}}),
+            ),
             &SourceHint::default(),
         );
         assert_eq!(e.logsource.product.as_deref(), Some("aws"));

@@ -101,8 +101,19 @@ fn access_log(line: &str) -> Option<Event> {
         ("cs-uri-stem".to_owned(), Value::from(path)),
         ("cs-uri-query".to_owned(), Value::from(query)),
         ("cs-version".to_owned(), Value::from(version)),
-        ("sc-status".to_owned(), status.parse::<i64>().map(Value::Int).unwrap_or(Value::from(status))),
-        ("sc-bytes".to_owned(), size.parse::<i64>().map(Value::Int).unwrap_or(Value::from(size))),
+        (
+            "sc-status".to_owned(),
+            status
+                .parse::<i64>()
+                .map(Value::Int)
+                .unwrap_or(Value::from(status)),
+        ),
+        (
+            "sc-bytes".to_owned(),
+            size.parse::<i64>()
+                .map(Value::Int)
+                .unwrap_or(Value::from(size)),
+        ),
     ];
     if let Some(r) = quoted.first() {
         fields.push(("cs-referer".to_owned(), Value::from(*r)));
@@ -126,12 +137,18 @@ fn clf_time(s: &str) -> Option<i64> {
     let mut p = date.splitn(4, [':', '/']);
     let (day, mon, year, time) = (p.next()?, p.next()?, p.next()?, p.next()?);
     let month = month_number(mon)?;
-    let zone = if zone.len() == 5 { format!("{}:{}", &zone[..3], &zone[3..]) } else { "Z".into() };
+    let zone = if zone.len() == 5 {
+        format!("{}:{}", &zone[..3], &zone[3..])
+    } else {
+        "Z".into()
+    };
     parse_timestamp(&format!("{year}-{month:02}-{day:0>2}T{time}{zone}"))
 }
 
 fn month_number(m: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     let m = m.get(..3)?.to_ascii_lowercase();
     MONTHS.iter().position(|x| *x == m).map(|i| i as u32 + 1)
 }
@@ -230,7 +247,9 @@ fn skip_structured_data(s: &str) -> &str {
         for (i, c) in s.char_indices() {
             match c {
                 '"' if prev != '\\' => in_quotes = !in_quotes,
-                ']' if !in_quotes && !s[i + 1..].starts_with('[') => return s[i + 1..].trim_start(),
+                ']' if !in_quotes && !s[i + 1..].starts_with('[') => {
+                    return s[i + 1..].trim_start()
+                }
                 _ => {}
             }
             prev = c;
@@ -245,25 +264,37 @@ mod tests {
 
     #[test]
     fn rfc3164_sshd() {
-        let e = parse_line("Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186");
+        let e = parse_line(
+            "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
+        );
         assert_eq!(e.get_str("program").as_deref(), Some("sshd"));
         assert_eq!(e.get_str("pid").as_deref(), Some("24200"));
-        assert_eq!(e.get_str("message").as_deref(), Some("Invalid user webmaster from 173.234.31.186"));
+        assert_eq!(
+            e.get_str("message").as_deref(),
+            Some("Invalid user webmaster from 173.234.31.186")
+        );
         assert!(e.logsource.services.contains(&"sshd".into()));
     }
 
     #[test]
     fn rfc5424_with_structured_data() {
-        let e = parse_line(r#"<165>1 2003-10-11T22:14:15.003Z mymachine evntslog - ID47 [exampleSDID@32473 iut="3"] An application event"#);
+        let e = parse_line(
+            r#"<165>1 2003-10-11T22:14:15.003Z mymachine evntslog - ID47 [exampleSDID@32473 iut="3"] An application event"#,
+        );
         assert_eq!(e.get_str("host").as_deref(), Some("mymachine"));
-        assert_eq!(e.get_str("message").as_deref(), Some("An application event"));
+        assert_eq!(
+            e.get_str("message").as_deref(),
+            Some("An application event")
+        );
         assert_eq!(e.get("facility"), Some(&Value::Int(20)));
         assert!(e.timestamp.is_some());
     }
 
     #[test]
     fn access_log_line() {
-        let e = parse_line(r#""192.168.4.163 - - [22/Dec/2016:22:32:31 +0300] "GET /a.php?id=1 HTTP/1.1" 200 3279 "-" "w3af.org"""#);
+        let e = parse_line(
+            r#""192.168.4.163 - - [22/Dec/2016:22:32:31 +0300] "GET /a.php?id=1 HTTP/1.1" 200 3279 "-" "w3af.org"""#,
+        );
         assert_eq!(e.get_str("cs-uri-query").as_deref(), Some("id=1"));
         assert_eq!(e.get_str("cs-user-agent").as_deref(), Some("w3af.org"));
         assert_eq!(e.get("sc-status"), Some(&Value::Int(200)));
@@ -272,7 +303,8 @@ mod tests {
 
     #[test]
     fn audit_record() {
-        let e = parse_line(r#"type=EXECVE msg=audit(1675255174.901:30777): argc=2 a0="ls" a1="-la""#);
+        let e =
+            parse_line(r#"type=EXECVE msg=audit(1675255174.901:30777): argc=2 a0="ls" a1="-la""#);
         assert_eq!(e.get_str("type").as_deref(), Some("EXECVE"));
         assert_eq!(e.get_str("a1").as_deref(), Some("-la"));
         assert_eq!(e.timestamp, Some(1_675_255_174_901));

@@ -37,9 +37,11 @@ struct CategorySource {
 #[derive(Debug, Default)]
 struct ChannelInfo {
     service: Option<Box<str>>,
-    /// (category, event ids or None for all, aliases new -> existing)
-    categories: Vec<(Box<str>, Option<Vec<i64>>, Vec<(String, String)>)>,
+    categories: Vec<ChannelCategory>,
 }
+
+/// (category, event ids or `None` for all, aliases new -> existing)
+type ChannelCategory = (Box<str>, Option<Vec<i64>>, Vec<(String, String)>);
 
 /// Channel and event id → Sigma service, categories and field aliases.
 #[derive(Debug)]
@@ -73,11 +75,11 @@ impl WindowsMap {
             for s in sources {
                 let mut aliases: Vec<(String, String)> = s.aliases.into_iter().collect();
                 aliases.sort();
-                channels.entry(s.channel.to_lowercase()).or_default().categories.push((
-                    category.as_str().into(),
-                    s.event_ids,
-                    aliases,
-                ));
+                channels
+                    .entry(s.channel.to_lowercase())
+                    .or_default()
+                    .categories
+                    .push((category.as_str().into(), s.event_ids, aliases));
             }
         }
         Ok(WindowsMap { channels })
@@ -86,7 +88,10 @@ impl WindowsMap {
     /// Sets the event's log source from `Channel`/`EventID` and adds category aliases.
     pub fn classify(&self, event: &mut Event) {
         let channel = event.get_str("Channel").unwrap_or_default();
-        let event_id = event.get("EventID").and_then(Value::as_f64).map(|f| f as i64);
+        let event_id = event
+            .get("EventID")
+            .and_then(Value::as_f64)
+            .map(|f| f as i64);
         let mut ls = LogSource {
             product: Some("windows".into()),
             services: Vec::new(),
@@ -155,7 +160,10 @@ pub fn normalise(fields: Vec<(String, Value)>, map: &WindowsMap) -> Event {
                     },
                 };
                 out.push((name, v));
-            } else if let Some(data) = rest.strip_prefix("EventData.").or_else(|| rest.strip_prefix("UserData.")) {
+            } else if let Some(data) = rest
+                .strip_prefix("EventData.")
+                .or_else(|| rest.strip_prefix("UserData."))
+            {
                 if data.contains("#attributes") {
                     continue;
                 }
@@ -170,7 +178,10 @@ pub fn normalise(fields: Vec<(String, Value)>, map: &WindowsMap) -> Event {
                 out.push((k, v));
             }
         } else if let Some(w) = k.strip_prefix("winlog.") {
-            if let Some(data) = w.strip_prefix("event_data.").or_else(|| w.strip_prefix("user_data.")) {
+            if let Some(data) = w
+                .strip_prefix("event_data.")
+                .or_else(|| w.strip_prefix("user_data."))
+            {
                 let name = data.rsplit('.').next().unwrap_or(data);
                 out.push((name.to_owned(), v));
                 continue;
@@ -190,7 +201,11 @@ pub fn normalise(fields: Vec<(String, Value)>, map: &WindowsMap) -> Event {
                 // Winlogbeat 7 writes the event id as text.
                 Some("EventID") => {
                     let v = match v {
-                        Value::Str(t) => t.as_str().parse::<i64>().map(Value::Int).unwrap_or(Value::Str(t)),
+                        Value::Str(t) => t
+                            .as_str()
+                            .parse::<i64>()
+                            .map(Value::Int)
+                            .unwrap_or(Value::Str(t)),
                         v => v,
                     };
                     out.push(("EventID".to_owned(), v));
@@ -244,17 +259,26 @@ mod tests {
     fn evtx_layout_flattens_to_sigma_names() -> Result<(), serde_yaml::Error> {
         let map = WindowsMap::embedded()?;
         let e = normalise(
-            obj(r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},
+            obj(
+                r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},
               "EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"pc1",
               "TimeCreated":{"#attributes":{"SystemTime":"2025-10-24T23:41:00.601559Z"}}},
-              "EventData":{"Image":"C:\\x.exe","Threat Name":"Evil"}}}"##),
+              "EventData":{"Image":"C:\\x.exe","Threat Name":"Evil"}}}"##,
+            ),
             &map,
         );
-        assert_eq!(e.get_str("Provider_Name").as_deref(), Some("Microsoft-Windows-Sysmon"));
+        assert_eq!(
+            e.get_str("Provider_Name").as_deref(),
+            Some("Microsoft-Windows-Sysmon")
+        );
         assert_eq!(e.get_str("image").as_deref(), Some("C:\\x.exe"));
         assert_eq!(e.get_str("ThreatName").as_deref(), Some("Evil"));
         assert_eq!(e.logsource.services, vec!["sysmon".into()]);
-        assert!(e.logsource.categories.iter().any(|c| c.as_ref() == "process_creation"));
+        assert!(e
+            .logsource
+            .categories
+            .iter()
+            .any(|c| c.as_ref() == "process_creation"));
         assert!(e.timestamp.is_some());
         Ok(())
     }
@@ -263,7 +287,9 @@ mod tests {
     fn security_4688_gets_sysmon_names() -> Result<(), serde_yaml::Error> {
         let map = WindowsMap::embedded()?;
         let e = normalise(
-            obj(r#"{"Channel":"security","EventID":4688,"Hostname":"dc","NewProcessName":"C:\\a.exe"}"#),
+            obj(
+                r#"{"Channel":"security","EventID":4688,"Hostname":"dc","NewProcessName":"C:\\a.exe"}"#,
+            ),
             &map,
         );
         assert_eq!(e.get_str("Image").as_deref(), Some("C:\\a.exe"));
@@ -276,14 +302,20 @@ mod tests {
     fn winlogbeat_layout() -> Result<(), serde_yaml::Error> {
         let map = WindowsMap::embedded()?;
         let e = normalise(
-            obj(r#"{"@timestamp":"2020-01-01T00:00:00Z","winlog":{"channel":"Microsoft-Windows-Sysmon/Operational",
-              "event_id":"3","computer_name":"pc","event_data":{"DestinationIp":"1.2.3.4"}},"host":{"name":"pc"}}"#),
+            obj(
+                r#"{"@timestamp":"2020-01-01T00:00:00Z","winlog":{"channel":"Microsoft-Windows-Sysmon/Operational",
+              "event_id":"3","computer_name":"pc","event_data":{"DestinationIp":"1.2.3.4"}},"host":{"name":"pc"}}"#,
+            ),
             &map,
         );
         assert_eq!(e.get("EventID"), Some(&Value::Int(3)));
         assert_eq!(e.get_str("DestinationIp").as_deref(), Some("1.2.3.4"));
         assert_eq!(e.get_str("host.name").as_deref(), Some("pc"));
-        assert!(e.logsource.categories.iter().any(|c| c.as_ref() == "network_connection"));
+        assert!(e
+            .logsource
+            .categories
+            .iter()
+            .any(|c| c.as_ref() == "network_connection"));
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use koban_sigma::{load_file, rule_files, CompileOptions, MatchScratch, RuleSet, Routing};
+use koban_sigma::{load_file, rule_files, CompileOptions, MatchScratch, Routing, RuleSet};
 
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
@@ -38,43 +38,58 @@ fn bench(c: &mut Criterion) {
     // PowerShell, as a host logs them), beside the regression events above, which are
     // nearly all rule hits and so the worst case.
     let mut mixed = Vec::new();
-    let mordor = shared().join("windows/mordor_json/credential_access/host/empire_mimikatz_extract_keys.zip");
-    reader.read_file(&mordor, &mut |r| {
-        if mixed.len() < 20_000 {
-            mixed.push(r.event)
-        }
-    }, &mut |_| {});
+    let mordor = shared()
+        .join("windows/mordor_json/credential_access/host/empire_mimikatz_extract_keys.zip");
+    reader.read_file(
+        &mordor,
+        &mut |r| {
+            if mixed.len() < 20_000 {
+                mixed.push(r.event)
+            }
+        },
+        &mut |_| {},
+    );
     let mut group = c.benchmark_group("matching");
     if !mixed.is_empty() {
         group.throughput(Throughput::Elements(mixed.len() as u64));
-        group.bench_function(format!("{} rules x {} mordor events", set.rules().len(), mixed.len()), |b| {
+        group.bench_function(
+            format!(
+                "{} rules x {} mordor events",
+                set.rules().len(),
+                mixed.len()
+            ),
+            |b| {
+                let mut scratch = MatchScratch::default();
+                let mut out = Vec::new();
+                b.iter(|| {
+                    let mut total = 0;
+                    for e in &mixed {
+                        out.clear();
+                        set.matching(&mut scratch, e, &mut out);
+                        total += out.len();
+                    }
+                    total
+                })
+            },
+        );
+    }
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function(
+        format!("{} rules x {} events", set.rules().len(), events.len()),
+        |b| {
             let mut scratch = MatchScratch::default();
             let mut out = Vec::new();
             b.iter(|| {
                 let mut total = 0;
-                for e in &mixed {
+                for e in &events {
                     out.clear();
                     set.matching(&mut scratch, e, &mut out);
                     total += out.len();
                 }
                 total
             })
-        });
-    }
-    group.throughput(Throughput::Elements(events.len() as u64));
-    group.bench_function(format!("{} rules x {} events", set.rules().len(), events.len()), |b| {
-        let mut scratch = MatchScratch::default();
-        let mut out = Vec::new();
-        b.iter(|| {
-            let mut total = 0;
-            for e in &events {
-                out.clear();
-                set.matching(&mut scratch, e, &mut out);
-                total += out.len();
-            }
-            total
-        })
-    });
+        },
+    );
     group.finish();
 }
 

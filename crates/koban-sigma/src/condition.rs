@@ -119,7 +119,11 @@ impl Parser<'_> {
             self.pos += 1;
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Cond::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Cond::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Cond, RuleError> {
@@ -128,7 +132,11 @@ impl Parser<'_> {
             self.pos += 1;
             items.push(self.not()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Cond::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Cond::And(items)
+        })
     }
 
     fn not(&mut self) -> Result<Cond, RuleError> {
@@ -145,7 +153,10 @@ impl Parser<'_> {
 
     fn atom(&mut self) -> Result<Cond, RuleError> {
         let Some((at, tok)) = self.toks.get(self.pos).cloned() else {
-            return Err(self.error(self.end(), "the condition ends where a selection was expected"));
+            return Err(self.error(
+                self.end(),
+                "the condition ends where a selection was expected",
+            ));
         };
         self.pos += 1;
         match tok {
@@ -170,7 +181,10 @@ impl Parser<'_> {
                     "all" => Some(None),
                     "any" => Some(Some(1)),
                     n if n.chars().all(|c| c.is_ascii_digit()) && self.peek_word("of") => {
-                        Some(Some(n.parse::<usize>().map_err(|_| self.error(at, "count too large"))?))
+                        Some(Some(
+                            n.parse::<usize>()
+                                .map_err(|_| self.error(at, "count too large"))?,
+                        ))
                     }
                     _ => None,
                 };
@@ -180,7 +194,10 @@ impl Parser<'_> {
                     }
                     self.pos += 1;
                     let Some((_, Tok::Word(pattern))) = self.toks.get(self.pos).cloned() else {
-                        return Err(self.error(at, "`of` must be followed by `them` or a selection name pattern"));
+                        return Err(self.error(
+                            at,
+                            "`of` must be followed by `them` or a selection name pattern",
+                        ));
                     };
                     self.pos += 1;
                     return self.quantifier(count, &pattern);
@@ -200,7 +217,9 @@ impl Parser<'_> {
         let selected: Vec<usize> = if pattern.eq_ignore_ascii_case("them") {
             // `them` leaves out selections whose name starts with `_`, by convention
             // helpers that are only meant to be referenced explicitly.
-            (0..self.names.len()).filter(|&i| !self.names[i].starts_with('_')).collect()
+            (0..self.names.len())
+                .filter(|&i| !self.names[i].starts_with('_'))
+                .collect()
         } else {
             (0..self.names.len())
                 .filter(|&i| name_matches(pattern, &self.names[i]))
@@ -239,7 +258,10 @@ mod tests {
     use super::*;
 
     fn names() -> Vec<String> {
-        ["sel_a", "sel_b", "filter_x", "_helper"].iter().map(|s| s.to_string()).collect()
+        ["sel_a", "sel_b", "filter_x", "_helper"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     #[test]
@@ -267,19 +289,34 @@ mod tests {
             parse("1 of them", &names()).unwrap(),
             Cond::Or(vec![Cond::Sel(0), Cond::Sel(1), Cond::Sel(2)])
         );
-        assert_eq!(parse("2 of sel_*", &names()).unwrap(), Cond::AtLeast(2, vec![0, 1]));
+        assert_eq!(
+            parse("2 of sel_*", &names()).unwrap(),
+            Cond::AtLeast(2, vec![0, 1])
+        );
     }
 
     #[test]
     fn errors_carry_a_position() {
         let e = parse("sel_a and (sel_b", &names()).unwrap_err();
-        assert!(matches!(e, RuleError::Condition { position: 11, .. }), "{e}");
+        assert!(
+            matches!(e, RuleError::Condition { position: 11, .. }),
+            "{e}"
+        );
         let e = parse("sel_a and", &names()).unwrap_err();
-        assert!(matches!(e, RuleError::Condition { position: 10, .. }), "{e}");
+        assert!(
+            matches!(e, RuleError::Condition { position: 10, .. }),
+            "{e}"
+        );
         let e = parse("sel_a $ sel_b", &names()).unwrap_err();
         assert!(matches!(e, RuleError::Condition { position: 7, .. }), "{e}");
-        assert_eq!(parse("nope", &names()).unwrap_err(), RuleError::UnknownSelection("nope".into()));
-        assert_eq!(parse("sel_a | count() > 5", &names()).unwrap_err(), RuleError::Aggregation);
+        assert_eq!(
+            parse("nope", &names()).unwrap_err(),
+            RuleError::UnknownSelection("nope".into())
+        );
+        assert_eq!(
+            parse("sel_a | count() > 5", &names()).unwrap_err(),
+            RuleError::Aggregation
+        );
         assert!(matches!(
             parse("1 of nothing*", &names()).unwrap_err(),
             RuleError::EmptyQuantifier { .. }

@@ -52,7 +52,9 @@ impl CountCondition {
     /// Whether more events can only help: then the condition is checked as events
     /// arrive; otherwise (an upper bound) only when a window closes.
     fn monotone(&self) -> bool {
-        self.bounds.iter().all(|(op, _)| matches!(op, CountOp::Gt | CountOp::Gte))
+        self.bounds
+            .iter()
+            .all(|(op, _)| matches!(op, CountOp::Gt | CountOp::Gte))
     }
 
     fn describe(&self) -> String {
@@ -98,18 +100,20 @@ pub fn parse_timespan(s: &str) -> Option<i64> {
 }
 
 impl Correlation {
-    pub(crate) fn from_yaml(meta: Meta, c: &Mapping, generate_top: bool) -> Result<Correlation, RuleError> {
+    pub(crate) fn from_yaml(
+        meta: Meta,
+        c: &Mapping,
+        generate_top: bool,
+    ) -> Result<Correlation, RuleError> {
         let err = |m: &str| RuleError::Correlation(m.into());
         let kind = match c.get("type").and_then(Yaml::as_str) {
             Some("event_count") => CorrelationKind::EventCount,
             Some("value_count") => CorrelationKind::ValueCount,
             Some("temporal") => CorrelationKind::Temporal,
             Some("temporal_ordered") => CorrelationKind::TemporalOrdered,
-            Some(other) => {
-                return Err(err(&format!(
-                    "type `{other}` is not one of event_count, value_count, temporal, temporal_ordered"
-                )))
-            }
+            Some(other) => return Err(err(&format!(
+                "type `{other}` is not one of event_count, value_count, temporal, temporal_ordered"
+            ))),
             None => return Err(err("missing `type`")),
         };
         let rules = string_list(c.get("rules"), "correlation.rules")?;
@@ -122,13 +126,22 @@ impl Correlation {
             .or_else(|| c.get("timeframe"))
             .and_then(crate::field::yaml_text)
             .ok_or_else(|| err("missing `timespan`"))?;
-        let timespan_ms =
-            parse_timespan(&timespan).ok_or_else(|| err(&format!("timespan `{timespan}` is not like 30s, 5m, 1h, 2d")))?;
+        let timespan_ms = parse_timespan(&timespan).ok_or_else(|| {
+            err(&format!(
+                "timespan `{timespan}` is not like 30s, 5m, 1h, 2d"
+            ))
+        })?;
         let condition = match c.get("condition") {
-            None if matches!(kind, CorrelationKind::Temporal | CorrelationKind::TemporalOrdered) => CountCondition {
-                field: None,
-                bounds: vec![(CountOp::Gte, rules.len() as u64)],
-            },
+            None if matches!(
+                kind,
+                CorrelationKind::Temporal | CorrelationKind::TemporalOrdered
+            ) =>
+            {
+                CountCondition {
+                    field: None,
+                    bounds: vec![(CountOp::Gte, rules.len() as u64)],
+                }
+            }
             None => return Err(err("missing `condition`")),
             Some(Yaml::Mapping(m)) => read_condition(m)?,
             Some(_) => return Err(err("`condition` must be a mapping such as {gte: 10}")),
@@ -140,19 +153,27 @@ impl Correlation {
         // in one group, which is still well defined, so it is accepted.
         let mut aliases = HashMap::new();
         if let Some(a) = c.get("aliases") {
-            let a = a.as_mapping().ok_or_else(|| err("`aliases` must be a mapping"))?;
+            let a = a
+                .as_mapping()
+                .ok_or_else(|| err("`aliases` must be a mapping"))?;
             for (alias, per_rule) in a {
-                let alias = alias.as_str().ok_or_else(|| err("alias names must be strings"))?;
-                let per_rule = per_rule
-                    .as_mapping()
-                    .ok_or_else(|| err(&format!("alias `{alias}` must map rule names to fields")))?;
+                let alias = alias
+                    .as_str()
+                    .ok_or_else(|| err("alias names must be strings"))?;
+                let per_rule = per_rule.as_mapping().ok_or_else(|| {
+                    err(&format!("alias `{alias}` must map rule names to fields"))
+                })?;
                 let mut map = HashMap::new();
                 for (rule, field) in per_rule {
                     match (rule.as_str(), field.as_str()) {
                         (Some(r), Some(f)) => {
                             map.insert(r.to_owned(), f.to_owned());
                         }
-                        _ => return Err(err(&format!("alias `{alias}` must map rule names to field names"))),
+                        _ => {
+                            return Err(err(&format!(
+                                "alias `{alias}` must map rule names to field names"
+                            )))
+                        }
                     }
                 }
                 aliases.insert(alias.to_owned(), map);
@@ -182,7 +203,9 @@ fn read_condition(m: &Mapping) -> Result<CountCondition, RuleError> {
         if key == "field" {
             cond.field = Some(
                 v.as_str()
-                    .ok_or_else(|| RuleError::Correlation("`condition.field` must be a field name".into()))?
+                    .ok_or_else(|| {
+                        RuleError::Correlation("`condition.field` must be a field name".into())
+                    })?
                     .to_owned(),
             );
             continue;
@@ -202,11 +225,15 @@ fn read_condition(m: &Mapping) -> Result<CountCondition, RuleError> {
         let n = v
             .as_u64()
             .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-            .ok_or_else(|| RuleError::Correlation(format!("condition `{key}` needs a whole number")))?;
+            .ok_or_else(|| {
+                RuleError::Correlation(format!("condition `{key}` needs a whole number"))
+            })?;
         cond.bounds.push((op, n));
     }
     if cond.bounds.is_empty() {
-        return Err(RuleError::Correlation("`condition` has no bound (gt, gte, lt, lte, eq)".into()));
+        return Err(RuleError::Correlation(
+            "`condition` has no bound (gt, gte, lt, lte, eq)".into(),
+        ));
     }
     Ok(cond)
 }
@@ -257,7 +284,10 @@ pub struct CorrelationEngine<P> {
 impl<P: Clone> CorrelationEngine<P> {
     pub fn new(correlations: Vec<Correlation>) -> Self {
         let state = correlations.iter().map(|_| HashMap::new()).collect();
-        CorrelationEngine { correlations, state }
+        CorrelationEngine {
+            correlations,
+            state,
+        }
     }
 
     pub fn correlations(&self) -> &[Correlation] {
@@ -365,10 +395,14 @@ impl<P: Clone> CorrelationEngine<P> {
 fn count<P>(kind: CorrelationKind, entries: &VecDeque<Entry<P>>, n_rules: usize) -> u64 {
     match kind {
         CorrelationKind::EventCount => entries.len() as u64,
-        CorrelationKind::ValueCount => {
-            entries.iter().filter_map(|e| e.value.as_deref()).collect::<HashSet<_>>().len() as u64
+        CorrelationKind::ValueCount => entries
+            .iter()
+            .filter_map(|e| e.value.as_deref())
+            .collect::<HashSet<_>>()
+            .len() as u64,
+        CorrelationKind::Temporal => {
+            entries.iter().map(|e| e.rule).collect::<HashSet<_>>().len() as u64
         }
-        CorrelationKind::Temporal => entries.iter().map(|e| e.rule).collect::<HashSet<_>>().len() as u64,
         CorrelationKind::TemporalOrdered => ordered_progress(entries, n_rules),
     }
 }
@@ -391,7 +425,12 @@ fn hit<P: Clone>(
     entries: &VecDeque<Entry<P>>,
     n: u64,
 ) -> CorrelationHit<P> {
-    let group: Vec<(String, String)> = c.group_by.iter().cloned().zip(group.iter().cloned()).collect();
+    let group: Vec<(String, String)> = c
+        .group_by
+        .iter()
+        .cloned()
+        .zip(group.iter().cloned())
+        .collect();
     let first_ms = entries.front().map_or(0, |e| e.time);
     let last_ms = entries.back().map_or(0, |e| e.time);
     let what = match c.kind {
@@ -408,7 +447,11 @@ fn hit<P: Clone>(
     } else {
         format!(
             " for {}",
-            group.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+            group
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     let why = format!(
@@ -423,7 +466,11 @@ fn hit<P: Clone>(
         first_ms,
         last_ms,
         count: n,
-        evidence: entries.iter().skip(skip).map(|e| e.payload.clone()).collect(),
+        evidence: entries
+            .iter()
+            .skip(skip)
+            .map(|e| e.payload.clone())
+            .collect(),
         why,
     }
 }

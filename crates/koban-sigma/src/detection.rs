@@ -31,7 +31,8 @@ pub(crate) struct Keywords {
 
 impl Keywords {
     fn new(patterns: Vec<StrPattern>) -> Keywords {
-        let needles: Option<Vec<&[u8]>> = patterns.iter().map(StrPattern::contains_literal).collect();
+        let needles: Option<Vec<&[u8]>> =
+            patterns.iter().map(StrPattern::contains_literal).collect();
         let any = needles.and_then(|n| aho_corasick::AhoCorasick::new(n).ok());
         Keywords { patterns, any }
     }
@@ -80,7 +81,11 @@ impl std::fmt::Display for Explanation {
                 f.write_str("; ")?;
             }
             match &h.field {
-                Some(field) => write!(f, "{}: {}={:?} ~ {}", h.selection, field, h.value, h.matched)?,
+                Some(field) => write!(
+                    f,
+                    "{}: {}={:?} ~ {}",
+                    h.selection, field, h.value, h.matched
+                )?,
                 None => write!(f, "{}: keyword {} in {:?}", h.selection, h.matched, h.value)?,
             }
         }
@@ -225,10 +230,17 @@ impl Detection {
 
     fn necessary_in(&self, c: &Cond) -> Option<Vec<&str>> {
         match c {
-            Cond::Sel(i) => union(self.selections[*i].alternatives.iter().map(|alt| match alt {
-                Alternative::Fields(tests) => best(tests.iter().map(FieldTest::necessary)),
-                Alternative::Keywords(k) => k.patterns.iter().map(StrPattern::necessary).collect(),
-            })),
+            Cond::Sel(i) => union(
+                self.selections[*i]
+                    .alternatives
+                    .iter()
+                    .map(|alt| match alt {
+                        Alternative::Fields(tests) => best(tests.iter().map(FieldTest::necessary)),
+                        Alternative::Keywords(k) => {
+                            k.patterns.iter().map(StrPattern::necessary).collect()
+                        }
+                    }),
+            ),
             Cond::Not(_) => None,
             Cond::And(items) => best(items.iter().map(|c| self.necessary_in(c))),
             Cond::Or(items) => union(items.iter().map(|c| self.necessary_in(c))),
@@ -238,21 +250,21 @@ impl Detection {
 
     /// Whether any selection is a keyword (full-text) search.
     pub(crate) fn has_keywords(&self) -> bool {
-        self.selections
-            .iter()
-            .any(|s| {
-                s.alternatives.iter().any(|a| match a {
-                    Alternative::Keywords(_) => true,
-                    Alternative::Fields(tests) => tests.iter().any(FieldTest::is_keyword_search),
-                })
+        self.selections.iter().any(|s| {
+            s.alternatives.iter().any(|a| match a {
+                Alternative::Keywords(_) => true,
+                Alternative::Fields(tests) => tests.iter().any(FieldTest::is_keyword_search),
             })
+        })
     }
 
     /// Lower-cased names of every field the detection tests.
     pub(crate) fn field_keys(&self) -> impl Iterator<Item = &str> {
         self.selections.iter().flat_map(|s| {
             s.alternatives.iter().flat_map(|a| match a {
-                Alternative::Fields(tests) => tests.iter().map(|t| t.key.as_ref()).collect::<Vec<_>>(),
+                Alternative::Fields(tests) => {
+                    tests.iter().map(|t| t.key.as_ref()).collect::<Vec<_>>()
+                }
                 Alternative::Keywords(_) => Vec::new(),
             })
         })
@@ -278,7 +290,8 @@ impl Detection {
 const MIN_LITERAL: usize = 3;
 
 fn usable(set: &Option<Vec<&str>>) -> bool {
-    set.as_ref().is_some_and(|s| !s.is_empty() && s.iter().all(|l| l.len() >= MIN_LITERAL))
+    set.as_ref()
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|l| l.len() >= MIN_LITERAL))
 }
 
 /// Of alternatives that must all hold, the literal set that rules out the most:
@@ -286,7 +299,9 @@ fn usable(set: &Option<Vec<&str>>) -> bool {
 fn best<'a>(sets: impl Iterator<Item = Option<Vec<&'a str>>>) -> Option<Vec<&'a str>> {
     sets.filter(usable)
         .max_by_key(|s| {
-            let shortest = s.as_ref().map_or(0, |s| s.iter().map(|l| l.len()).min().unwrap_or(0));
+            let shortest = s
+                .as_ref()
+                .map_or(0, |s| s.iter().map(|l| l.len()).min().unwrap_or(0));
             (shortest.min(8), usize::MAX - s.as_ref().map_or(0, Vec::len))
         })
         .flatten()
@@ -316,7 +331,9 @@ fn shift(c: &Cond, offset: usize) -> Cond {
 
 #[inline]
 fn selection_holds(s: &Selection, event: &Event) -> bool {
-    s.alternatives.iter().any(|alt| alternative_holds(alt, event))
+    s.alternatives
+        .iter()
+        .any(|alt| alternative_holds(alt, event))
 }
 
 #[inline]
@@ -401,7 +418,11 @@ fn compile_selection(
     };
     for item in items {
         match item {
-            Yaml::Mapping(map) => alternatives.push(Alternative::Fields(compile_map(map, placeholders, unresolved)?)),
+            Yaml::Mapping(map) => alternatives.push(Alternative::Fields(compile_map(
+                map,
+                placeholders,
+                unresolved,
+            )?)),
             Yaml::String(_) | Yaml::Number(_) | Yaml::Bool(_) => {
                 let text = field::yaml_text(item).unwrap_or_default();
                 // Keywords are a full-text search: the value may occur anywhere.
@@ -441,7 +462,13 @@ fn compile_map(
         let mut parts = key.split('|');
         let field_name = parts.next().unwrap_or_default();
         let modifiers: Vec<&str> = parts.collect();
-        tests.push(FieldTest::compile(field_name, &modifiers, value, placeholders, unresolved)?);
+        tests.push(FieldTest::compile(
+            field_name,
+            &modifiers,
+            value,
+            placeholders,
+            unresolved,
+        )?);
     }
     // Cheap, selective tests first: exact values and short lists before long
     // substring lists and regular expressions.

@@ -14,18 +14,11 @@ pub enum RuleError {
     #[error("missing `{0}`")]
     Missing(&'static str),
     #[error("`{key}` must be {expected}")]
-    WrongType {
-        key: String,
-        expected: &'static str,
-    },
+    WrongType { key: String, expected: &'static str },
     #[error("unknown modifier `{modifier}` on `{field}`")]
     UnknownModifier { field: String, modifier: String },
     #[error("modifiers `{a}` and `{b}` cannot be combined on `{field}`")]
-    ConflictingModifiers {
-        field: String,
-        a: String,
-        b: String,
-    },
+    ConflictingModifiers { field: String, a: String, b: String },
     #[error("modifier `{modifier}` on `{field}` needs {expected}, got `{got}`")]
     BadModifierValue {
         field: String,
@@ -47,7 +40,9 @@ pub enum RuleError {
     UnknownSelection(String),
     #[error("`{pattern}` in the condition matches no selection")]
     EmptyQuantifier { pattern: String },
-    #[error("aggregation in the condition (`| count() ...`) is Sigma 1 syntax; use a correlation rule")]
+    #[error(
+        "aggregation in the condition (`| count() ...`) is Sigma 1 syntax; use a correlation rule"
+    )]
     Aggregation,
     #[error("correlation: {0}")]
     Correlation(String),

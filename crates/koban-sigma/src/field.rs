@@ -94,7 +94,8 @@ impl FieldTest {
             let [v] = values.as_slice() else {
                 return Err(bad(name, "exists", "one boolean", value));
             };
-            test.exists = Some(yaml_bool(v).ok_or_else(|| bad(name, "exists", "true or false", v))?);
+            test.exists =
+                Some(yaml_bool(v).ok_or_else(|| bad(name, "exists", "true or false", v))?);
             return Ok(test);
         }
         for v in values {
@@ -141,9 +142,11 @@ impl FieldTest {
             return any_text(v, &mut |_, lower| ac.is_match(lower));
         }
         if self.all {
-            self.groups
-                .iter()
-                .all(|g| self.tests[g.clone()].iter().any(|t| test_value(t, value, event)))
+            self.groups.iter().all(|g| {
+                self.tests[g.clone()]
+                    .iter()
+                    .any(|t| test_value(t, value, event))
+            })
         } else {
             self.tests.iter().any(|t| test_value(t, value, event))
         }
@@ -151,9 +154,16 @@ impl FieldTest {
 
     /// Keyword form (no field name): each value may hold in any field.
     fn matches_any_field(&self, event: &Event) -> bool {
-        let holds = |t: &ValueTest| event.fields().iter().any(|f| test_value(t, Some(&f.value), event));
+        let holds = |t: &ValueTest| {
+            event
+                .fields()
+                .iter()
+                .any(|f| test_value(t, Some(&f.value), event))
+        };
         if self.all {
-            self.groups.iter().all(|g| self.tests[g.clone()].iter().any(holds))
+            self.groups
+                .iter()
+                .all(|g| self.tests[g.clone()].iter().any(holds))
         } else {
             self.tests.iter().any(holds)
         }
@@ -180,7 +190,12 @@ impl FieldTest {
             // necessary: take the value whose shortest literal is longest.
             self.groups
                 .iter()
-                .filter_map(|g| self.tests[g.clone()].iter().map(literal).collect::<Option<Vec<&str>>>())
+                .filter_map(|g| {
+                    self.tests[g.clone()]
+                        .iter()
+                        .map(literal)
+                        .collect::<Option<Vec<&str>>>()
+                })
                 .max_by_key(|set| set.iter().map(|l| l.len()).min().unwrap_or(0))
         } else {
             self.tests.iter().map(literal).collect()
@@ -233,7 +248,9 @@ fn describe(t: &ValueTest) -> String {
         ValueTest::Null => "null".into(),
         ValueTest::Compare(c, n) => format!("{c:?} {n}").to_lowercase(),
         ValueTest::Cidr(net) => format!("cidr {net}"),
-        ValueTest::FieldRef { name, compare, .. } => format!("{compare:?} field {name}").to_lowercase(),
+        ValueTest::FieldRef { name, compare, .. } => {
+            format!("{compare:?} field {name}").to_lowercase()
+        }
         ValueTest::Never => "never".into(),
     }
 }
@@ -313,18 +330,28 @@ fn compile_value(
             });
         }
         compare => match v {
-            Yaml::Null if compare == Compare::Equals && m.transforms.is_empty() => out.push(ValueTest::Null),
+            Yaml::Null if compare == Compare::Equals && m.transforms.is_empty() => {
+                out.push(ValueTest::Null)
+            }
             Yaml::Bool(b) if compare == Compare::Equals && m.transforms.is_empty() => {
                 out.push(ValueTest::Bool(*b))
             }
             Yaml::Number(n) if compare == Compare::Equals && m.transforms.is_empty() => {
                 let text = n.to_string();
                 let f = n.as_f64().unwrap_or(f64::NAN);
-                out.push(ValueTest::Number(f, StrPattern::from_tokens(pattern::literal(text), m.cased)));
+                out.push(ValueTest::Number(
+                    f,
+                    StrPattern::from_tokens(pattern::literal(text), m.cased),
+                ));
             }
             Yaml::String(_) | Yaml::Number(_) | Yaml::Bool(_) => {
                 let text = yaml_text(v).unwrap_or_default();
-                for staged in transform::apply(pattern::tokenize(&text), &m.transforms, placeholders, unresolved) {
+                for staged in transform::apply(
+                    pattern::tokenize(&text),
+                    &m.transforms,
+                    placeholders,
+                    unresolved,
+                ) {
                     let mut tokens = staged.into_tokens();
                     if matches!(compare, Compare::Contains | Compare::EndsWith) {
                         tokens.insert(0, pattern::Token::Star);
@@ -336,7 +363,14 @@ fn compile_value(
                 }
             }
             Yaml::Null => return Err(bad(field, &modifier(compare), "a value, not null", v)),
-            _ => return Err(bad(field, &modifier(compare), "a string, number or boolean", v)),
+            _ => {
+                return Err(bad(
+                    field,
+                    &modifier(compare),
+                    "a string, number or boolean",
+                    v,
+                ))
+            }
         },
     }
     Ok(())
@@ -383,7 +417,10 @@ fn test_value(t: &ValueTest, value: Option<&Value>, event: &Event) -> bool {
         ValueTest::Number(n, p) => match value {
             Value::Int(i) => *i as f64 == *n,
             Value::Float(f) => f == n,
-            Value::Str(s) => p.matches(s.as_str(), s.lower()) || s.as_str().trim().parse::<f64>().ok() == Some(*n),
+            Value::Str(s) => {
+                p.matches(s.as_str(), s.lower())
+                    || s.as_str().trim().parse::<f64>().ok() == Some(*n)
+            }
             Value::List(items) => items.iter().any(|v| test_value(t, Some(v), event)),
             _ => false,
         },
@@ -410,18 +447,29 @@ fn test_value(t: &ValueTest, value: Option<&Value>, event: &Event) -> bool {
             o.parse::<IpAddr>().is_ok_and(|ip| {
                 net.contains(&ip)
                     || match ip {
-                        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| net.contains(&IpAddr::V4(v4))),
+                        IpAddr::V6(v6) => v6
+                            .to_ipv4_mapped()
+                            .is_some_and(|v4| net.contains(&IpAddr::V4(v4))),
                         IpAddr::V4(_) => false,
                     }
             })
         }),
-        ValueTest::FieldRef { key, compare, cased, .. } => {
+        ValueTest::FieldRef {
+            key,
+            compare,
+            cased,
+            ..
+        } => {
             let Some(other) = event.get_lower(key).and_then(Value::to_display) else {
                 return false;
             };
             let other_lower = other.to_lowercase();
             any_text(value, &mut |o, l| {
-                let (s, needle) = if *cased { (o, other.as_str()) } else { (l, other_lower.as_str()) };
+                let (s, needle) = if *cased {
+                    (o, other.as_str())
+                } else {
+                    (l, other_lower.as_str())
+                };
                 match compare {
                     Compare::Contains => s.contains(needle),
                     Compare::StartsWith => s.starts_with(needle),

@@ -19,10 +19,11 @@ mod ruleset;
 mod transform;
 
 pub use correlation::{
-    parse_timespan, Correlation, CorrelationEngine, CorrelationHit, CorrelationKind, CountCondition, CountOp,
+    parse_timespan, Correlation, CorrelationEngine, CorrelationHit, CorrelationKind,
+    CountCondition, CountOp,
 };
 pub use detection::{Detection, Explanation, Hit};
 pub use error::{LoadError, RuleError};
 pub use load::{load_file, load_str, rule_files, CompileOptions, FileRules, LoadWarning};
 pub use rule::{Document, Filter, Level, LogSourceSpec, Meta, Origin, Rule};
-pub use ruleset::{MatchScratch, RuleSet, Routing, Source};
+pub use ruleset::{MatchScratch, Routing, RuleSet, Source};

@@ -73,7 +73,10 @@ pub fn load_file(path: &Path, options: &CompileOptions) -> FileRules {
                     document: 1,
                     line: None,
                     rule: None,
-                    error: RuleError::Yaml(format!("the file is not UTF-8 (byte {})", e.utf8_error().valid_up_to())),
+                    error: RuleError::Yaml(format!(
+                        "the file is not UTF-8 (byte {})",
+                        e.utf8_error().valid_up_to()
+                    )),
                 }],
                 ..FileRules::default()
             },
@@ -148,7 +151,11 @@ pub fn load_str(text: &str, path: &Path, options: &CompileOptions) -> FileRules 
             Ok(v) => v,
             Err(e) => {
                 let line = e.location().map(|l| l.line() + chunk.first_line - 1);
-                out.errors.push(error(line, None, RuleError::Yaml(strip_location(&e.to_string()))));
+                out.errors.push(error(
+                    line,
+                    None,
+                    RuleError::Yaml(strip_location(&e.to_string())),
+                ));
                 continue;
             }
         };
@@ -257,7 +264,9 @@ fn line_of(e: &RuleError, text: &str, first_line: usize) -> Option<usize> {
         RuleError::Correlation(_) => "correlation:".into(),
         RuleError::Filter(_) => "filter:".into(),
         RuleError::WrongType { key, .. } => format!("{}:", key.rsplit('.').next().unwrap_or(key)),
-        RuleError::Missing(_) | RuleError::NotAMapping | RuleError::Yaml(_) => return Some(first_line),
+        RuleError::Missing(_) | RuleError::NotAMapping | RuleError::Yaml(_) => {
+            return Some(first_line)
+        }
         RuleError::UnknownAction(_) => "action:".into(),
         RuleError::UnknownPlaceholder(p) => format!("%{p}%"),
     };
@@ -313,7 +322,13 @@ detection:
         let r = load(text);
         assert_eq!(r.errors.len(), 1);
         assert_eq!(r.errors[0].line, Some(5));
-        assert!(r.errors[0].to_string().contains("unknown modifier `endwith`"), "{}", r.errors[0]);
+        assert!(
+            r.errors[0]
+                .to_string()
+                .contains("unknown modifier `endwith`"),
+            "{}",
+            r.errors[0]
+        );
         let r = load("title: b\n---\ntitle: [unclosed\n");
         assert_eq!(r.errors.len(), 2);
         assert!(matches!(r.errors[1].line, Some(3..=4)), "{:?}", r.errors[1]);

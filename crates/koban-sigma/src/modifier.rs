@@ -159,7 +159,10 @@ mod tests {
     fn parses_chains_and_rejects_nonsense() {
         let m = Modifiers::parse("f", &["utf16le", "base64offset", "contains"]).unwrap();
         assert_eq!(m.compare, Compare::Contains);
-        assert_eq!(m.transforms, vec![Transform::Utf16Le, Transform::Base64Offset]);
+        assert_eq!(
+            m.transforms,
+            vec![Transform::Utf16Le, Transform::Base64Offset]
+        );
         assert!(Modifiers::parse("f", &["re", "i"]).unwrap().re_insensitive);
         assert!(matches!(
             Modifiers::parse("f", &["contain"]),

@@ -85,7 +85,7 @@ enum Shape {
     Exact(Box<str>),
     Prefix(Box<str>),
     Suffix(Box<str>),
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     /// `*` alone: any text value.
     Any,
     Glob(Regex),
@@ -140,7 +140,7 @@ impl StrPattern {
                 (false, false) => Shape::Exact(l.as_str().into()),
                 (false, true) => Shape::Prefix(l.as_str().into()),
                 (true, false) => Shape::Suffix(l.as_str().into()),
-                (true, true) => Shape::Contains(memmem::Finder::new(l.as_bytes()).into_owned()),
+                (true, true) => Shape::Contains(Box::new(memmem::Finder::new(l.as_bytes()).into_owned())),
             },
             _ => Shape::Glob(glob_regex(&tokens)),
         };
@@ -238,14 +238,26 @@ mod tests {
     #[test]
     fn escapes_follow_the_spec() {
         // `\*` is an escaped star, so a folder wildcard needs `\\*`.
-        assert_eq!(tokenize(r"C:\Windows\*"), vec![Token::Lit(r"C:\Windows*".into())]);
-        assert_eq!(tokenize(r"C:\Windows\\*"), vec![Token::Lit(r"C:\Windows\".into()), Token::Star]);
+        assert_eq!(
+            tokenize(r"C:\Windows\*"),
+            vec![Token::Lit(r"C:\Windows*".into())]
+        );
+        assert_eq!(
+            tokenize(r"C:\Windows\\*"),
+            vec![Token::Lit(r"C:\Windows\".into()), Token::Star]
+        );
         assert_eq!(tokenize(r"a\*b"), vec![Token::Lit("a*b".into())]);
-        assert_eq!(tokenize(r"a\\*"), vec![Token::Lit(r"a\".into()), Token::Star]);
+        assert_eq!(
+            tokenize(r"a\\*"),
+            vec![Token::Lit(r"a\".into()), Token::Star]
+        );
         // ` \\\\` in a single-quoted YAML string: two literal backslashes.
         assert_eq!(tokenize(r" \\\\"), vec![Token::Lit(r" \\".into())]);
         assert_eq!(tokenize(r"x\"), vec![Token::Lit(r"x\".into())]);
-        assert_eq!(tokenize("a?c"), vec![Token::Lit("a".into()), Token::One, Token::Lit("c".into())]);
+        assert_eq!(
+            tokenize("a?c"),
+            vec![Token::Lit("a".into()), Token::One, Token::Lit("c".into())]
+        );
     }
 
     #[test]

@@ -112,7 +112,8 @@ impl Plan {
         s.hit.resize(words, 0);
         let Some(ac) = &self.automaton else { return };
         s.seen_literal.clear();
-        s.seen_literal.resize(self.literal_rules.len().div_ceil(64), 0);
+        s.seen_literal
+            .resize(self.literal_rules.len().div_ceil(64), 0);
         s.haystack.clear();
         for f in event.fields() {
             if self.fields.contains(f.key()) {
@@ -135,7 +136,10 @@ impl Plan {
     /// Could the candidate at `pos` match the event last scanned?
     #[inline]
     pub(crate) fn may_match(&self, pos: usize, s: &Scan) -> bool {
-        self.always[pos] || s.hit.get(pos / 64).is_some_and(|w| w & (1u64 << (pos % 64)) != 0)
+        self.always[pos]
+            || s.hit
+                .get(pos / 64)
+                .is_some_and(|w| w & (1u64 << (pos % 64)) != 0)
     }
 }
 

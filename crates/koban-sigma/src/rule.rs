@@ -94,7 +94,9 @@ impl Meta {
             .filter_map(|t| t.strip_prefix("attack."))
             .filter(|t| {
                 let b = t.as_bytes();
-                b.len() >= 5 && (b[0] == b't' || b[0] == b'T') && b[1..5].iter().all(u8::is_ascii_digit)
+                b.len() >= 5
+                    && (b[0] == b't' || b[0] == b'T')
+                    && b[1..5].iter().all(u8::is_ascii_digit)
             })
             .map(|t| t.to_ascii_uppercase())
             .collect()
@@ -186,7 +188,9 @@ impl Document {
                     })
                 }
             };
-            return Ok(Document::Correlation(Correlation::from_yaml(meta, c, generate)?));
+            return Ok(Document::Correlation(Correlation::from_yaml(
+                meta, c, generate,
+            )?));
         }
         if let Some(f) = doc.get("filter") {
             let f = f.as_mapping().ok_or(RuleError::WrongType {
@@ -200,7 +204,11 @@ impl Document {
             let mut detection = f.clone();
             detection.remove("rules");
             let detection = Detection::compile(&detection, placeholders, unresolved)?;
-            return Ok(Document::Filter(Filter { meta, rules, detection }));
+            return Ok(Document::Filter(Filter {
+                meta,
+                rules,
+                detection,
+            }));
         }
         let detection = doc
             .get("detection")

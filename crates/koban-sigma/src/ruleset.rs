@@ -83,7 +83,10 @@ impl RuleSet {
             if !found {
                 errors.push(link_error(
                     &f.meta,
-                    RuleError::Filter(format!("none of the rules it names ({}) is loaded", f.rules.join(", "))),
+                    RuleError::Filter(format!(
+                        "none of the rules it names ({}) is loaded",
+                        f.rules.join(", ")
+                    )),
                 ));
             }
         }
@@ -153,7 +156,10 @@ impl RuleSet {
             }
         }
         for (i, r) in rules.iter().enumerate() {
-            set.routes.entry(route_key(&r.meta.logsource)).or_default().push(i as u32);
+            set.routes
+                .entry(route_key(&r.meta.logsource))
+                .or_default()
+                .push(i as u32);
         }
         set.literals = rules.iter().map(RuleLiterals::of).collect();
         set.rules = rules;
@@ -191,13 +197,27 @@ impl RuleSet {
         }
         let products = [ls.product.as_deref(), None];
         let n_products = if ls.product.is_some() { 2 } else { 1 };
-        let services: Vec<Option<&str>> = ls.services.iter().map(|s| Some(s.as_ref())).chain([None]).collect();
-        let categories: Vec<Option<&str>> = ls.categories.iter().map(|c| Some(c.as_ref())).chain([None]).collect();
+        let services: Vec<Option<&str>> = ls
+            .services
+            .iter()
+            .map(|s| Some(s.as_ref()))
+            .chain([None])
+            .collect();
+        let categories: Vec<Option<&str>> = ls
+            .categories
+            .iter()
+            .map(|c| Some(c.as_ref()))
+            .chain([None])
+            .collect();
         let mut out = Vec::new();
         for p in &products[..n_products] {
             for s in &services {
                 for c in &categories {
-                    let key = (p.map(str::to_owned), c.map(str::to_owned), s.map(str::to_owned));
+                    let key = (
+                        p.map(str::to_owned),
+                        c.map(str::to_owned),
+                        s.map(str::to_owned),
+                    );
                     if let Some(v) = self.routes.get(&key) {
                         out.extend_from_slice(v);
                     }
@@ -216,13 +236,16 @@ impl RuleSet {
             let plan = Plan::build(self.candidates(&event.logsource), &self.literals);
             scratch.plans.insert(event.logsource.clone(), plan);
         }
-        let Some(plan) = scratch.plans.get(&event.logsource) else { return };
+        let Some(plan) = scratch.plans.get(&event.logsource) else {
+            return;
+        };
         if plan.candidates.is_empty() {
             return;
         }
         plan.scan(event, &mut scratch.scan);
         for (pos, &i) in plan.candidates.iter().enumerate() {
-            if plan.may_match(pos, &scratch.scan) && self.rules[i as usize].detection.matches(event) {
+            if plan.may_match(pos, &scratch.scan) && self.rules[i as usize].detection.matches(event)
+            {
                 out.push(i);
             }
         }

@@ -291,8 +291,14 @@ mod tests {
     #[test]
     fn utf16_then_base64_matches_powershell_encoding() {
         // `-enc` payloads are base64 of UTF-16LE text.
-        assert_eq!(run("iex", &[Transform::Utf16Le, Transform::Base64]), vec!["aQBlAHgA"]);
-        assert_eq!(run("ab", &[Transform::Utf16]), vec!["\u{FFFD}\u{FFFD}a\0b\0"]);
+        assert_eq!(
+            run("iex", &[Transform::Utf16Le, Transform::Base64]),
+            vec!["aQBlAHgA"]
+        );
+        assert_eq!(
+            run("ab", &[Transform::Utf16]),
+            vec!["\u{FFFD}\u{FFFD}a\0b\0"]
+        );
     }
 
     #[test]
@@ -308,14 +314,27 @@ mod tests {
     #[test]
     fn expand_substitutes_or_reports() {
         let mut map = HashMap::new();
-        map.insert("admins".to_string(), vec!["root".to_string(), "adm*".to_string()]);
+        map.insert(
+            "admins".to_string(),
+            vec!["root".to_string(), "adm*".to_string()],
+        );
         let mut u = Unresolved::default();
-        let got: Vec<String> = apply(pattern::tokenize("x%admins%y"), &[Transform::Expand], &map, &mut u)
-            .into_iter()
-            .map(|v| pattern::display(&v.into_tokens()))
-            .collect();
+        let got: Vec<String> = apply(
+            pattern::tokenize("x%admins%y"),
+            &[Transform::Expand],
+            &map,
+            &mut u,
+        )
+        .into_iter()
+        .map(|v| pattern::display(&v.into_tokens()))
+        .collect();
         assert_eq!(got, vec!["xrooty", "xadm*y"]);
-        let none = apply(pattern::tokenize("%nope%"), &[Transform::Expand], &map, &mut u);
+        let none = apply(
+            pattern::tokenize("%nope%"),
+            &[Transform::Expand],
+            &map,
+            &mut u,
+        );
         assert!(none.is_empty());
         assert_eq!(u.0, vec!["nope"]);
     }

@@ -57,7 +57,9 @@ pub struct HuntOutput {
 
 /// File extensions that are never logs (rule files, documentation): skipped when
 /// walking folders, so `koban hunt .` over a mixed folder does not read rules as logs.
-const NOT_LOGS: [&str; 10] = ["yml", "yaml", "md", "py", "rs", "toml", "html", "pdf", "png", "tsv"];
+const NOT_LOGS: [&str; 10] = [
+    "yml", "yaml", "md", "py", "rs", "toml", "html", "pdf", "png", "tsv",
+];
 
 /// Every file under the given paths, sorted, and the number skipped as not logs.
 pub fn input_files(paths: &[PathBuf]) -> (Vec<PathBuf>, u64, Vec<String>) {
@@ -73,7 +75,10 @@ pub fn input_files(paths: &[PathBuf]) -> (Vec<PathBuf>, u64, Vec<String>) {
             errors.push(format!("{}: no such file or folder", p.display()));
             continue;
         }
-        for entry in walkdir::WalkDir::new(p).follow_links(true).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(p)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
             match entry {
                 Ok(e) if e.file_type().is_file() => {
                     let ext = e
@@ -115,12 +120,20 @@ struct Evidence {
 
 /// The host an event is about, from the fields the common formats use.
 pub fn event_host(e: &Event) -> Option<String> {
-    ["Computer", "Hostname", "host.name", "hostname", "host", "ComputerName", "DeviceName"]
-        .iter()
-        .find_map(|k| match e.get(k) {
-            Some(Value::Str(s)) if !s.as_str().is_empty() => Some(s.as_str().to_owned()),
-            _ => None,
-        })
+    [
+        "Computer",
+        "Hostname",
+        "host.name",
+        "hostname",
+        "host",
+        "ComputerName",
+        "DeviceName",
+    ]
+    .iter()
+    .find_map(|k| match e.get(k) {
+        Some(Value::Str(s)) if !s.as_str().is_empty() => Some(s.as_str().to_owned()),
+        _ => None,
+    })
 }
 
 /// Field names each rule must hand to the correlations it feeds.
@@ -170,7 +183,12 @@ impl Default for HuntOptions {
 /// Runs the rules over events already in memory (tests as data, streaming callers):
 /// the same matching, folding and correlation as [`run`], with `source` standing in
 /// for the file name and the position in `events` as the record number.
-pub fn run_events(set: &RuleSet, events: Vec<Event>, source: &Path, options: HuntOptions) -> Vec<Detection> {
+pub fn run_events(
+    set: &RuleSet,
+    events: Vec<Event>,
+    source: &Path,
+    options: HuntOptions,
+) -> Vec<Detection> {
     let needed = correlation_fields(set);
     let mut routes = MatchScratch::default();
     let mut matched = Vec::new();
@@ -183,7 +201,18 @@ pub fn run_events(set: &RuleSet, events: Vec<Event>, source: &Path, options: Hun
             index: index as u64,
             entry: None,
         };
-        process(set, &needed, options, &mut routes, &mut matched, &r, (0, source), &mut detections, &mut seen, &mut signals);
+        process(
+            set,
+            &needed,
+            options,
+            &mut routes,
+            &mut matched,
+            &r,
+            (0, source),
+            &mut detections,
+            &mut seen,
+            &mut signals,
+        );
     }
     let files = [source.to_path_buf()];
     detections.extend(correlate(set, signals, &files, options.min_level));
@@ -213,7 +242,11 @@ fn process(
         let rule = &set.rules()[i];
         let level = rule.meta.level.unwrap_or(Level::Medium);
         if set.is_standalone(i) && level >= options.min_level {
-            let key = (i, event_host(&r.event), r.event.timestamp.map(|t| t.div_euclid(1000)));
+            let key = (
+                i,
+                event_host(&r.event),
+                r.event.timestamp.map(|t| t.div_euclid(1000)),
+            );
             match seen.get(&key) {
                 Some(&at) if options.fold_repeats && key.2.is_some() => detections[at].count += 1,
                 _ => {
@@ -326,18 +359,31 @@ fn detection(set: &RuleSet, i: usize, r: &Record, path: &Path) -> Detection {
 }
 
 /// Runs the correlation engine over the signals in time order, following chains.
-fn correlate(set: &RuleSet, mut signals: Vec<Signal>, files: &[PathBuf], min_level: Level) -> Vec<Detection> {
+fn correlate(
+    set: &RuleSet,
+    mut signals: Vec<Signal>,
+    files: &[PathBuf],
+    min_level: Level,
+) -> Vec<Detection> {
     if set.correlations().is_empty() || signals.is_empty() {
         return Vec::new();
     }
     signals.sort_by_key(|s| s.time);
-    let mut engine: CorrelationEngine<Evidence> = CorrelationEngine::new(set.correlations().to_vec());
+    let mut engine: CorrelationEngine<Evidence> =
+        CorrelationEngine::new(set.correlations().to_vec());
     let mut out = Vec::new();
     let mut hits = Vec::new();
     for s in &signals {
         let meta = &set.rules()[s.rule].meta;
-        let names: Vec<&str> = [meta.name.as_deref(), meta.id.as_deref()].into_iter().flatten().collect();
-        let fields: HashMap<&str, &str> = s.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let names: Vec<&str> = [meta.name.as_deref(), meta.id.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let fields: HashMap<&str, &str> = s
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let lookup = |f: &str| fields.get(f).map(|v| (*v).to_owned());
         for &(c, pos) in set.feeds_of_rule(s.rule) {
             if let Some(h) = engine.feed(c, pos, &names, s.time, &lookup, s.evidence.clone()) {
@@ -366,7 +412,10 @@ fn drain(
         let corr = &set.correlations()[h.correlation];
         let group: HashMap<String, String> = h.group.iter().cloned().collect();
         let lookup = |f: &str| group.get(f).cloned();
-        let names: Vec<&str> = [corr.meta.name.as_deref(), corr.meta.id.as_deref()].into_iter().flatten().collect();
+        let names: Vec<&str> = [corr.meta.name.as_deref(), corr.meta.id.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
         for &(c, pos) in set.feeds_of_correlation(h.correlation) {
             if let Some(evidence) = h.evidence.last().cloned() {
                 if let Some(next) = engine.feed(c, pos, &names, h.last_ms, &lookup, evidence) {
@@ -400,11 +449,9 @@ fn correlation_detection(
     if techniques.is_empty() {
         // Inherit ATT&CK tags from the referenced rules.
         for name in &corr.rules {
-            if let Some(r) = set
-                .rules()
-                .iter()
-                .find(|r| r.meta.id.as_deref() == Some(name) || r.meta.name.as_deref() == Some(name))
-            {
+            if let Some(r) = set.rules().iter().find(|r| {
+                r.meta.id.as_deref() == Some(name) || r.meta.name.as_deref() == Some(name)
+            }) {
                 techniques.extend(r.meta.techniques());
                 tactics.extend(r.meta.tactics());
             }

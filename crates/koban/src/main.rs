@@ -7,13 +7,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use koban::config::Config;
+use koban::hunt;
 use koban::output::{self, Format};
 use koban::rules::{display_path, load_rules};
-use koban::hunt;
 use koban_sigma::{CompileOptions, Level, Routing};
 
 #[derive(Parser)]
-#[command(name = "koban", version, about = "Koban: detection, hunting and response for a 24/7 SOC")]
+#[command(
+    name = "koban",
+    version,
+    about = "Koban: detection, hunting and response for a 24/7 SOC"
+)]
 struct Cli {
     /// Configuration file (default: ./koban.toml when present).
     #[arg(long, global = true)]
@@ -75,7 +79,8 @@ enum RulesCommand {
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
-    Level::parse(s).ok_or_else(|| format!("`{s}` is not one of informational, low, medium, high, critical"))
+    Level::parse(s)
+        .ok_or_else(|| format!("`{s}` is not one of informational, low, medium, high, critical"))
 }
 
 fn main() -> ExitCode {
@@ -109,7 +114,13 @@ fn rules_check(paths: &[PathBuf], options: &CompileOptions) -> anyhow::Result<Ex
         writeln!(out, "error: {e}")?;
     }
     for w in &loaded.warnings {
-        writeln!(out, "warning: {} [{}]: {}", display_path(&w.file), w.rule, w.message)?;
+        writeln!(
+            out,
+            "warning: {} [{}]: {}",
+            display_path(&w.file),
+            w.rule,
+            w.message
+        )?;
     }
     let (rules, filters, correlations) = loaded.kinds;
     writeln!(
@@ -122,7 +133,11 @@ fn rules_check(paths: &[PathBuf], options: &CompileOptions) -> anyhow::Result<Ex
         loaded.errors.len(),
         loaded.warnings.len()
     )?;
-    Ok(if loaded.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if loaded.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn hunt_cmd(args: HuntArgs, config: &Config, options: &CompileOptions) -> anyhow::Result<ExitCode> {
@@ -132,7 +147,11 @@ fn hunt_cmd(args: HuntArgs, config: &Config, options: &CompileOptions) -> anyhow
             .build_global()
             .context("cannot start worker threads")?;
     }
-    let rule_paths = if args.rules.is_empty() { config.hunt.rules.clone() } else { args.rules.clone() };
+    let rule_paths = if args.rules.is_empty() {
+        config.hunt.rules.clone()
+    } else {
+        args.rules.clone()
+    };
     if rule_paths.is_empty() {
         anyhow::bail!("no rules: pass --rules DIR or set hunt.rules in koban.toml");
     }
@@ -141,11 +160,19 @@ fn hunt_cmd(args: HuntArgs, config: &Config, options: &CompileOptions) -> anyhow
         (None, Some(s)) => parse_level(s).map_err(|e| anyhow::anyhow!("hunt.min_level: {e}"))?,
         (None, None) => Level::Informational,
     };
-    let routing = if args.all_rules_all_events { Routing::All } else { Routing::LogSource };
+    let routing = if args.all_rules_all_events {
+        Routing::All
+    } else {
+        Routing::LogSource
+    };
     let started = std::time::Instant::now();
     let loaded = load_rules(&rule_paths, options, routing)?;
     let load_time = started.elapsed();
-    for e in loaded.errors.iter().take(if args.show_errors { usize::MAX } else { 5 }) {
+    for e in loaded
+        .errors
+        .iter()
+        .take(if args.show_errors { usize::MAX } else { 5 })
+    {
         eprintln!("rule error: {e}");
     }
     let reader = koban_parse::Reader::new()?;
@@ -159,13 +186,18 @@ fn hunt_cmd(args: HuntArgs, config: &Config, options: &CompileOptions) -> anyhow
     };
     let mut result = hunt::run(&loaded.set, &reader, &files, options);
     result.stats.skipped_files = skipped;
-    for e in result.errors.iter().take(if args.show_errors { usize::MAX } else { 10 }) {
+    for e in result
+        .errors
+        .iter()
+        .take(if args.show_errors { usize::MAX } else { 10 })
+    {
         eprintln!("read error: {e}");
     }
     {
         let mut sink: Box<dyn Write> = match &args.output {
             Some(p) => Box::new(BufWriter::new(
-                std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?,
             )),
             None => Box::new(BufWriter::new(std::io::stdout().lock())),
         };
@@ -176,7 +208,11 @@ fn hunt_cmd(args: HuntArgs, config: &Config, options: &CompileOptions) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-fn summary(loaded: &koban::rules::LoadedRules, result: &hunt::HuntOutput, load_time: std::time::Duration) {
+fn summary(
+    loaded: &koban::rules::LoadedRules,
+    result: &hunt::HuntOutput,
+    load_time: std::time::Duration,
+) {
     let s = &result.stats;
     let mut by_level = [0usize; 5];
     for d in &result.detections {

@@ -83,9 +83,18 @@ fn table(detections: &[Detection], out: &mut dyn Write) -> std::io::Result<()> {
             d.host.as_deref().unwrap_or("-"),
             d.title,
             d.rule_id,
-            if d.count > 1 { format!("  x{}", d.count) } else { String::new() }
+            if d.count > 1 {
+                format!("  x{}", d.count)
+            } else {
+                String::new()
+            }
         )?;
-        writeln!(out, "    attack: {}  source: {}", if attack.is_empty() { "-" } else { &attack }, location(d))?;
+        writeln!(
+            out,
+            "    attack: {}  source: {}",
+            if attack.is_empty() { "-" } else { &attack },
+            location(d)
+        )?;
         writeln!(out, "    why: {}", d.why)?;
     }
     Ok(())
@@ -100,7 +109,10 @@ fn csv_field(s: &str) -> String {
 }
 
 fn csv(detections: &[Detection], out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "time,level,host,rule_id,title,tactics,techniques,file,entry,record,count,why")?;
+    writeln!(
+        out,
+        "time,level,host,rule_id,title,tactics,techniques,file,entry,record,count,why"
+    )?;
     for d in detections {
         let row = [
             time_text(d),

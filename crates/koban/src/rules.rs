@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use koban_sigma::{load_file, rule_files, CompileOptions, Document, LoadError, LoadWarning, RuleSet, Routing};
+use koban_sigma::{
+    load_file, rule_files, CompileOptions, Document, LoadError, LoadWarning, Routing, RuleSet,
+};
 use rayon::prelude::*;
 
 /// What loading a set of rule paths produced.
@@ -17,10 +19,15 @@ pub struct LoadedRules {
 }
 
 /// Reads every rule file under `paths` (files or folders).
-pub fn load_rules(paths: &[PathBuf], options: &CompileOptions, routing: Routing) -> anyhow::Result<LoadedRules> {
+pub fn load_rules(
+    paths: &[PathBuf],
+    options: &CompileOptions,
+    routing: Routing,
+) -> anyhow::Result<LoadedRules> {
     let mut files = Vec::new();
     for p in paths {
-        let found = rule_files(p).map_err(|e| anyhow::anyhow!("cannot read rules at {}: {e}", p.display()))?;
+        let found = rule_files(p)
+            .map_err(|e| anyhow::anyhow!("cannot read rules at {}: {e}", p.display()))?;
         files.extend(found);
     }
     files.sort();
@@ -55,7 +62,10 @@ pub fn load_rules(paths: &[PathBuf], options: &CompileOptions, routing: Routing)
 
 /// Shortens a path for display relative to the current directory when possible.
 pub fn display_path(p: &Path) -> String {
-    match std::env::current_dir().ok().and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf)) {
+    match std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
+    {
         Some(rel) => rel.display().to_string(),
         None => p.display().to_string(),
     }

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use koban::hunt::{self, HuntOptions};
 use koban_parse::{Reader, SourceHint};
-use koban_sigma::{load_str, CompileOptions, RuleSet, Routing};
+use koban_sigma::{load_str, CompileOptions, Routing, RuleSet};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -79,7 +79,9 @@ fn case_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -96,7 +98,8 @@ fn case_files(dir: &Path) -> Vec<PathBuf> {
 /// Runs one case; `Err` carries a readable account of what differed.
 fn run_case(path: &Path, reader: &Reader) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
-    let case: Case = serde_yaml::from_str(&text).map_err(|e| format!("not a valid case file: {e}"))?;
+    let case: Case =
+        serde_yaml::from_str(&text).map_err(|e| format!("not a valid case file: {e}"))?;
     if case.description.trim().is_empty() {
         return Err("the case has no description".into());
     }
@@ -133,7 +136,10 @@ fn run_case(path: &Path, reader: &Reader) -> Result<(), String> {
         Some(ExpectErrors::Substrings(s)) => (s.len(), s),
     };
     if errors.len() != want_errors {
-        problems.push(format!("expected {want_errors} rule error(s), got {}:", errors.len()));
+        problems.push(format!(
+            "expected {want_errors} rule error(s), got {}:",
+            errors.len()
+        ));
         problems.extend(errors.iter().map(|e| format!("    {e}")));
     }
     for s in substrings {
@@ -144,7 +150,8 @@ fn run_case(path: &Path, reader: &Reader) -> Result<(), String> {
 
     let mut events = Vec::with_capacity(case.events.len());
     for (i, e) in case.events.into_iter().enumerate() {
-        let json = serde_json::to_value(&e).map_err(|err| format!("event {i} is not JSON-like: {err}"))?;
+        let json =
+            serde_json::to_value(&e).map_err(|err| format!("event {i} is not JSON-like: {err}"))?;
         let event = reader
             .normalise_json(json, &SourceHint::default())
             .ok_or_else(|| format!("event {i} is not an object"))?;
@@ -169,13 +176,19 @@ fn run_case(path: &Path, reader: &Reader) -> Result<(), String> {
             let key = if keys.contains(&x.rule) {
                 x.rule.clone()
             } else {
-                title_to_key.get(&x.rule).cloned().unwrap_or_else(|| x.rule.clone())
+                title_to_key
+                    .get(&x.rule)
+                    .cloned()
+                    .unwrap_or_else(|| x.rule.clone())
             };
             (key, x.event)
         })
         .collect();
     let detections = hunt::run_events(&set, events, Path::new("case"), HuntOptions::default());
-    let mut got: Vec<(String, u64)> = detections.iter().map(|d| (d.rule_id.clone(), d.record)).collect();
+    let mut got: Vec<(String, u64)> = detections
+        .iter()
+        .map(|d| (d.rule_id.clone(), d.record))
+        .collect();
     want.sort();
     got.sort();
     if want != got {
@@ -190,13 +203,19 @@ fn run_case(path: &Path, reader: &Reader) -> Result<(), String> {
                 .find(|d| d.rule_id == r && d.record == e)
                 .map(|d| d.why.clone())
                 .unwrap_or_default();
-            problems.push(format!("    unexpected  {{rule: {r}, event: {e}}}  ({why})"));
+            problems.push(format!(
+                "    unexpected  {{rule: {r}, event: {e}}}  ({why})"
+            ));
         }
     }
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("{}\n  {}", case.description.trim(), problems.join("\n  ")))
+        Err(format!(
+            "{}\n  {}",
+            case.description.trim(),
+            problems.join("\n  ")
+        ))
     }
 }
 
@@ -253,5 +272,8 @@ fn sigma_cases() {
         }
     }
     println!("sigma cases: {passed} passed, {failed} failed");
-    assert_eq!(failed, 0, "{failed} sigma case(s) failed; run with --nocapture for the diffs");
+    assert_eq!(
+        failed, 0,
+        "{failed} sigma case(s) failed; run with --nocapture for the diffs"
+    );
 }

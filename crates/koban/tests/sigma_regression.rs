@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use koban::hunt;
-use koban_sigma::{load_file, rule_files, CompileOptions, RuleSet, Routing};
+use koban_sigma::{load_file, rule_files, CompileOptions, Routing, RuleSet};
 
 fn data_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/windows/sigma_regression");
+    let d =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/windows/sigma_regression");
     d.exists().then_some(d)
 }
 
@@ -26,15 +27,21 @@ fn cases(root: &Path) -> Vec<Case> {
     let mut out = Vec::new();
     let mut stack = vec![root.join("regression_data")];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else if p.file_name().is_some_and(|n| n == "info.yml") {
                 let text = std::fs::read_to_string(&p).unwrap_or_default();
-                let info: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or(serde_yaml::Value::Null);
-                let rule_id = info["rule_metadata"][0]["id"].as_str().unwrap_or_default().to_owned();
+                let info: serde_yaml::Value =
+                    serde_yaml::from_str(&text).unwrap_or(serde_yaml::Value::Null);
+                let rule_id = info["rule_metadata"][0]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 let tests = &info["regression_tests_info"];
                 if !tests.is_sequence() {
                     continue; // no EVTX/JSON test (e.g. a raw Cisco line)
@@ -101,7 +108,11 @@ fn sigmahq_regression_suite() {
     for case in cases(&root) {
         let Some(doc) = by_id.get(&case.rule_id) else {
             failed += 2;
-            failures.push(format!("{}: rule {} not found", case.dir.display(), case.rule_id));
+            failures.push(format!(
+                "{}: rule {} not found",
+                case.dir.display(),
+                case.rule_id
+            ));
             continue;
         };
         let (set, errors) = RuleSet::build(vec![doc.clone()], Routing::LogSource);
@@ -111,9 +122,18 @@ fn sigmahq_regression_suite() {
             if !file.exists() {
                 continue;
             }
-            let out = hunt::run(&set, &reader, std::slice::from_ref(&file), hunt::HuntOptions::default());
+            let out = hunt::run(
+                &set,
+                &reader,
+                std::slice::from_ref(&file),
+                hunt::HuntOptions::default(),
+            );
             let got = out.detections.len() as u64;
-            let name = case.dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = case
+                .dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             let corrected = UPSTREAM_COUNT_ERRORS.iter().find(|(n, _, _)| *n == name);
             let ok = match (corrected, case.match_count) {
                 (Some((_, n, why)), Some(upstream)) => {
