@@ -3,8 +3,9 @@
 #
 #   bench/hunt-vs-peers.sh            (from the repo root; it cds there itself)
 #
-# (a) Mordor: the OTRF Security-Datasets host archives (zips of nxlog NDJSON), all rules
-#     in sigma/rules. Koban reads the zips itself, conversion included in its time.
+# (a) Mordor: the OTRF Security-Datasets host archives (zips, and four .tar.gz, of nxlog
+#     NDJSON), all rules in sigma/rules. Koban reads the archives itself, conversion
+#     included in its time.
 #     rsigma gets a pre-built NDJSON copy (built once by bench/mordor_for_rsigma.py and
 #     cached in bench/out/) carrying the product/service/category tags its
 #     --logsource-routing needs; building that copy is NOT in rsigma's time.
@@ -14,7 +15,8 @@
 #     rsigma is run on the same files for reference only (one process per file: its
 #     `-e @file.evtx` takes a single file and `-r` a single path).
 #
-# Wall time and peak RSS come from /usr/bin/time -f '%e %M'. Exits 1 if a check fails;
+# Wall time and peak RSS come from /usr/bin/time -f '%e %M' (plus %U+%S CPU seconds, shown
+# as a check when the machine is busy). Exits 1 if a check fails;
 # the last line is a one-line summary.
 #
 # Environment knobs:
@@ -77,31 +79,38 @@ fi
 
 # ------------------------------------------------------------------ helpers
 # timeit NAME STDOUT_FILE CMD...: runs CMD $RUNS times (stdout to STDOUT_FILE, stderr to
-# $OUT/NAME.stderr) and sets WALL (fastest run, s) and RSS (peak KiB of that run).
+# $OUT/NAME.stderr) and sets WALL (fastest run, s), RSS (peak KiB of that run) and CPU
+# (user + system s of that run; a sanity check when the machine is busy).
 # Returns CMD's status.
 timeit() {
     local name=$1 stdout=$2; shift 2
-    local tfile=$OUT/$name.time best_wall= best_rss= i w r
+    local tfile=$OUT/$name.time best_wall='' best_rss='' best_cpu='' i w r u s
     for ((i = 0; i < RUNS; i++)); do
-        if ! /usr/bin/time -f '%e %M' -o "$tfile" "$@" >"$stdout" 2>"$OUT/$name.stderr"; then
+        if ! /usr/bin/time -f '%e %M %U %S' -o "$tfile" "$@" >"$stdout" 2>"$OUT/$name.stderr"; then
             log "$name: command failed (status in $tfile; stderr: $OUT/$name.stderr)"
             tail -n 5 "$OUT/$name.stderr" >&2 || true
             return 1
         fi
-        read -r w r < <(tail -n 1 "$tfile")
+        read -r w r u s < <(tail -n 1 "$tfile")
         if [[ -z $best_wall ]] || awk -v a="$w" -v b="$best_wall" 'BEGIN{exit !(a < b)}'; then
-            best_wall=$w best_rss=$r
+            best_wall=$w best_rss=$r best_cpu=$(awk -v u="$u" -v s="$s" 'BEGIN{printf "%.2f", u + s}')
         fi
     done
-    WALL=$best_wall RSS=$best_rss
+    WALL=$best_wall RSS=$best_rss CPU=$best_cpu
 }
 
 mib() { awk -v k="$1" 'BEGIN{printf "%.0f", k / 1024}'; }
 # A loop (run by /usr/bin/time, so a script, not a function) that runs a command once per
 # EVTX file, for tools that take one file per run: bash -c "$PER_FILE" _ OUT ERR DIR CMD...
+# shellcheck disable=SC2016 # expanded by the inner bash
 PER_FILE='out=$1 err=$2 dir=$3; shift 3; : >"$out"; : >"$err"
 while IFS= read -r -d "" f; do "$@" -e "@$f" >>"$out" 2>>"$err"; done \
     < <(find "$dir" -type f -iname "*.evtx" -print0 | sort -z)'
+
+read -r load1 _ < /proc/loadavg
+if awk -v l="$load1" -v n="$(nproc)" 'BEGIN{exit !(l > n / 2)}'; then
+    log "warning: load average $load1 on $(nproc) cores; wall times will be inflated (compare cpu=)"
+fi
 
 fail=0
 summary_a="mordor: not run"
@@ -110,12 +119,14 @@ summary_b="evtx: not run"
 # ======================================================== (a) Mordor, rules/
 log ""
 log "== (a) Mordor host archives ($MORDOR_DIR), rules: $RULES"
-shopt -s nullglob
-zips=("$MORDOR_DIR"/*/host/*.zip)
-shopt -u nullglob
-((${#zips[@]})) || die "no zips under $MORDOR_DIR/*/host/"
+# The same inputs koban sees when handed the folder: the zips under */host/ and also the
+# few .tar.gz archives there (koban reads those too), so both tools get the same events.
+mapfile -d '' archives < <(find "$MORDOR_DIR" -type f \( -iname '*.zip' -o -iname '*.tar.gz' \
+    -o -iname '*.tgz' -o -iname '*.json' -o -iname '*.ndjson' -o -iname '*.jsonl' \) \
+    ! -name '._*' -print0 | sort -z)
+((${#archives[@]})) || die "no archives under $MORDOR_DIR"
 
-# rsigma's input: one NDJSON with logsource tags, rebuilt when the zips or the
+# rsigma's input: one NDJSON with logsource tags, rebuilt when the archives or the
 # converter change. The registry pipeline goes with the converter's default
 # `--registry merged`; `--uncategorised none` keeps events with no Sigma category (most
 # Security events, System, Application...) out of category-scoped rules instead of
@@ -123,16 +134,16 @@ shopt -u nullglob
 CONVERT_ARGS=(--registry merged --uncategorised none)
 NDJSON=$OUT/mordor-rsigma.ndjson
 STAMP=$OUT/mordor-rsigma.stamp
-PIPELINE=$OUT/rsigma-registry-pipeline.yml
+PIPELINE=$OUT/rsigma-folded-categories.yml
 stamp=$({
     echo "${CONVERT_ARGS[*]}"
     sha256sum bench/mordor_for_rsigma.py
-    stat -c '%n %s %Y' "${zips[@]}"
+    stat -c '%n %s %Y' "${archives[@]}"
 })
 if [[ ! -s $NDJSON || ! -f $STAMP || $(cat "$STAMP") != "$stamp" ]]; then
-    log "converting ${#zips[@]} zips for rsigma -> $NDJSON (cached)"
+    log "converting ${#archives[@]} archives for rsigma -> $NDJSON (cached)"
     rm -f "$STAMP"
-    nice -n 10 python3 bench/mordor_for_rsigma.py "${CONVERT_ARGS[@]}" -o "$NDJSON" "${zips[@]}" \
+    nice -n 10 python3 bench/mordor_for_rsigma.py "${CONVERT_ARGS[@]}" -o "$NDJSON" "${archives[@]}" \
         >"$OUT/mordor-rsigma.convert.json"
     printf '%s' "$stamp" >"$STAMP"
 fi
@@ -150,7 +161,7 @@ if timeit rsigma-mordor "$OUT/rsigma-mordor.ndjson" "${rs_a_cmd[@]}"; then
     rs_a_wall=$WALL rs_a_rss=$RSS
     rs_a_hits=$(wc -l <"$OUT/rsigma-mordor.ndjson")
     rs_a_events=$(sed -n 's/^Processed \([0-9]*\) events.*/\1/p' "$OUT/rsigma-mordor.stderr" | tail -n 1)
-    log "rsigma: wall ${rs_a_wall}s, peak RSS $(mib "$rs_a_rss") MiB, ${rs_a_events:-?} events, $rs_a_hits detections"
+    log "rsigma: wall ${rs_a_wall}s (cpu ${CPU}s), peak RSS $(mib "$rs_a_rss") MiB, ${rs_a_events:-?} events, $rs_a_hits detections"
 else
     rs_a_ok=0
     fail=1
@@ -165,7 +176,7 @@ else
     if timeit koban-mordor /dev/null "${kb_a_cmd[@]}"; then
         kb_a_wall=$WALL kb_a_rss=$RSS
         kb_a_hits=$(wc -l <"$OUT/koban-mordor.jsonl")
-        log "koban:  wall ${kb_a_wall}s, peak RSS $(mib "$kb_a_rss") MiB, $kb_a_hits detections"
+        log "koban:  wall ${kb_a_wall}s (cpu ${CPU}s), peak RSS $(mib "$kb_a_rss") MiB, $kb_a_hits detections"
         if ((rs_a_ok)); then
             ratio=$(awk -v r="$rs_a_wall" -v k="$kb_a_wall" 'BEGIN{printf "%.2f", (k > 0 ? r / k : 999)}')
             if awk -v x="$ratio" -v m="$MIN_RATIO" 'BEGIN{exit !(x >= m)}'; then verdict=PASS; else verdict=FAIL; fail=1; fi
@@ -196,7 +207,7 @@ else
         kb_b_hits=$(wc -l <"$OUT/koban-evtx.jsonl")
         if awk -v w="$kb_b_wall" -v m="$EVTX_MAX_WALL" 'BEGIN{exit !(w <= m)}'; then v_wall=PASS; else v_wall=FAIL; fail=1; fi
         if ((kb_b_rss <= EVTX_MAX_RSS_KB)); then v_rss=PASS; else v_rss=FAIL; fail=1; fi
-        log "koban:  wall ${kb_b_wall}s (<= ${EVTX_MAX_WALL}s: $v_wall), peak RSS $(mib "$kb_b_rss") MiB (<= $(mib "$EVTX_MAX_RSS_KB") MiB: $v_rss), $kb_b_hits detections"
+        log "koban:  wall ${kb_b_wall}s (<= ${EVTX_MAX_WALL}s: $v_wall; cpu ${CPU}s), peak RSS $(mib "$kb_b_rss") MiB (<= $(mib "$EVTX_MAX_RSS_KB") MiB: $v_rss), $kb_b_hits detections"
         summary_b="evtx: koban ${kb_b_wall}s $v_wall, $(mib "$kb_b_rss")MiB $v_rss, $kb_b_hits det"
     else
         fail=1
@@ -223,7 +234,7 @@ if [[ $RSIGMA_EVTX == 1 ]]; then
         rs_b_hits=$(wc -l <"$OUT/rsigma-evtx.ndjson")
         rs_b_runs=$(grep -c '^Processed ' "$OUT/rsigma-evtx.err" || true)
         rs_b_records=$(awk '/^Processed [0-9]+ EVTX records/ {n += $2} END {print n + 0}' "$OUT/rsigma-evtx.err")
-        log "rsigma: wall ${WALL}s for $rs_b_runs runs ($rs_b_records records), peak RSS $(mib "$RSS") MiB (largest run), $rs_b_hits detections"
+        log "rsigma: wall ${WALL}s (cpu ${CPU}s) for $rs_b_runs runs ($rs_b_records records), peak RSS $(mib "$RSS") MiB (largest run), $rs_b_hits detections"
         summary_b+=" (rsigma ref ${WALL}s, $rs_b_hits det)"
     else
         summary_b+=" (rsigma ref failed)"

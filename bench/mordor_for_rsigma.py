@@ -7,8 +7,11 @@ fields (exact-case lookup; a missing field means "unknown" and prunes nothing). 
 Mordor events are nxlog exports that carry none of these (their capitalised
 `Category` / `Product` / `Service` fields are nxlog/PE metadata, not Sigma logsource
 values, and rsigma's lookup is case-sensitive so they do not interfere). This script
-adds them, derived from `Channel` and `EventID`, and otherwise copies each event
-verbatim (the original line text with three keys appended).
+adds them, derived from `Channel` and `EventID`, plus the Sigma-name field aliases koban's
+Windows normalisation adds (Provider_Name <- SourceName, Computer <- Hostname, and for
+Security 4688 Image <- NewProcessName, ParentImage <- ParentProcessName), and otherwise
+copies each event verbatim (the original line text with those keys appended). Older
+winlogbeat-shaped captures (log_name / event_id / event_data) are flattened first.
 
 Sigma treats a Sysmon registry event (EventID 12/13/14) as belonging to two categories
 at once: the umbrella `registry_event` and the specific `registry_add` / `registry_delete`
@@ -16,11 +19,15 @@ at once: the umbrella `registry_event` and the specific `registry_add` / `regist
 default (`--registry merged`) those events are tagged `registry_event`, and
 `--write-pipeline PATH` writes an rsigma processing pipeline (pass it with `-p`) that
 moves the specific-category rules to `registry_event` and ANDs in the EventID they
-cover, as pySigma's sysmon pipeline does. `--registry split` tags the specific category
-instead and needs no pipeline, but then rsigma prunes every `registry_event` rule.
+cover, as pySigma's sysmon pipeline does (it likewise folds `file_delete_detected` into
+`file_delete`, which covers Sysmon 23 and 26). `--registry split` tags the specific
+category instead, but then rsigma prunes every `registry_event` rule.
+
+`--write-jq PATH` writes a jq filter for rsigma's `--jq` that flattens the nested records
+rsigma's own EVTX reader yields and tags/aliases them the same way.
 
 Usage: mordor_for_rsigma.py [--registry merged|split] [--uncategorised VALUE]
-                            [--write-pipeline PATH] -o OUT.ndjson INPUT...
+                            [--write-pipeline PATH] [--write-jq PATH] [-o OUT.ndjson INPUT...]
 INPUT may be .zip, .tar.gz/.tgz, .json/.ndjson/.jsonl files, or directories (searched
 recursively for those). macOS AppleDouble members (`__MACOSX/`, `._*`) are skipped.
 Prints a one-line JSON summary on stdout.
@@ -33,6 +40,7 @@ import os
 import sys
 import tarfile
 import zipfile
+import zlib
 
 # Sigma service name -> Windows event log channel (pySigma's windows_logsource_mapping,
 # plus the services SigmaHQ rules use whose channel is documented in the rules).
@@ -103,7 +111,7 @@ SYSMON_CATEGORY = {
     23: "file_delete",
     24: "clipboard_capture",
     25: "process_tampering",
-    26: "file_delete_detected",
+    26: "file_delete",  # Sigma's file_delete covers 23 and 26; see FOLDED_CATEGORIES
     27: "file_block_executable",
     28: "file_block_shredding",
     29: "file_executable_detected",
@@ -113,6 +121,13 @@ PS_CATEGORY = {4103: "ps_module", 4104: "ps_script"}
 PS_CLASSIC_CATEGORY = {400: "ps_classic_start", 600: "ps_classic_provider_start",
                        800: "ps_classic_script"}
 SECURITY_CATEGORY = {4688: "process_creation"}  # Sigma's Windows-audit process creation
+
+# Field aliases added to events (new Sigma name <- existing field), as koban's Windows
+# normalisation does, so rules written against Sysmon/EVTX names see the same data.
+FLAT_ALIASES = {"Provider_Name": "SourceName", "Computer": "Hostname"}  # nxlog exports
+EVENT_ALIASES = {
+    ("security", 4688): {"Image": "NewProcessName", "ParentImage": "ParentProcessName"},
+}
 
 LOGSOURCE_KEYS = ("product", "service", "category")
 
@@ -138,26 +153,31 @@ def service_for(channel):
     return c.replace(" ", "-").replace("/", "-")
 
 
-# Specific registry category -> the Sysmon EventIDs it covers (pySigma sysmon pipeline).
-REGISTRY_EVENT_IDS = {
-    "registry_add": [12],
-    "registry_delete": [12],
-    "registry_set": [13],
-    "registry_rename": [14],
+# Categories that overlap another one on the same Sysmon events. rsigma reads a single
+# category string per event, so those events are tagged with the umbrella category and
+# the narrower rules are moved onto it with the EventIDs they cover ANDed in (the EventIDs
+# are pySigma's sysmon pipeline's): narrower category -> (umbrella, EventIDs).
+FOLDED_CATEGORIES = {
+    "registry_add": ("registry_event", [12]),
+    "registry_delete": ("registry_event", [12]),
+    "registry_set": ("registry_event", [13]),
+    "registry_rename": ("registry_event", [14]),
+    "file_delete_detected": ("file_delete", [26]),
 }
 
 
 def write_pipeline(path):
-    """rsigma pipeline: fold registry_add/delete/set/rename rules into registry_event."""
+    """rsigma pipeline: fold the narrower categories into their umbrella category."""
     lines = [
-        "# Written by bench/mordor_for_rsigma.py: route Sigma's specific registry",
-        "# categories to events tagged category: registry_event (Sysmon 12/13/14),",
-        "# keeping each rule to the EventID(s) its category covers.",
-        "name: mordor_registry_event",
+        "# Written by bench/mordor_for_rsigma.py. Events carry one category; Sigma's",
+        "# registry_add/delete/set/rename rules (and file_delete_detected) are moved to",
+        "# the umbrella category those events are tagged with (registry_event for Sysmon",
+        "# 12/13/14, file_delete for 23/26), keeping each rule to its own EventIDs.",
+        "name: bench_folded_categories",
         "priority: 10",
         "transformations:",
     ]
-    for cat, ids in REGISTRY_EVENT_IDS.items():
+    for cat, (umbrella, ids) in FOLDED_CATEGORIES.items():
         lines += [
             f"  - id: {cat}_eventid",
             "    type: add_condition",
@@ -166,9 +186,9 @@ def write_pipeline(path):
             "    rule_conditions:",
             "      - type: logsource",
             f"        category: {cat}",
-            f"  - id: {cat}_to_registry_event",
+            f"  - id: {cat}_to_{umbrella}",
             "    type: change_logsource",
-            "    category: registry_event",
+            f"    category: {umbrella}",
             "    rule_conditions:",
             "      - type: logsource",
             f"        category: {cat}",
@@ -212,6 +232,11 @@ def write_jq(path):
         else {{}} end)
   + {{product: "windows", category: $cat}}
   + (if $svc then {{service: $svc}} else {{}} end)
+| if $svc == "security" and $id == 4688 then
+    (if .NewProcessName and (.Image | not) then . + {{Image: .NewProcessName}} else . end)
+    | (if .ParentProcessName and (.ParentImage | not)
+         then . + {{ParentImage: .ParentProcessName}} else . end)
+  else . end
 """
     with open(path, "w", encoding="utf-8") as f:
         f.write(jq.strip() + "\n")
@@ -285,6 +310,73 @@ def expand(inputs):
             yield p
 
 
+def flatten_winlogbeat(event):
+    """Older Mordor captures (the .tar.gz ones) are winlogbeat documents: `log_name`,
+    `event_id`, nested `event_data` (6.x) or `winlog.{channel,event_id,event_data}` (7.x).
+    Hoist them to the flat nxlog/Sigma names (Channel, EventID, Image...) that the rules
+    and the rest of this script use; keys already present win. Returns True if changed."""
+    wl = event.get("winlog") if isinstance(event.get("winlog"), dict) else None
+    src = wl if wl is not None else event
+    if "Channel" in event or not ("log_name" in src or "channel" in src):
+        return False
+    hoisted = {
+        "Channel": src.get("channel", src.get("log_name")),
+        "EventID": src.get("event_id"),
+        "Provider_Name": src.get("provider_name", src.get("source_name")),
+        "Computer": src.get("computer_name"),
+    }
+    for key in ("event_data", "user_data"):
+        data = src.get(key)
+        if isinstance(data, dict):
+            hoisted.update({k: v for k, v in data.items() if k not in hoisted})
+    for k, v in hoisted.items():
+        if v is not None and k not in event:
+            event[k] = v
+    return True
+
+
+def convert_stream(stream, out, stats, uncategorised, registry_merged):
+    for raw in io.TextIOWrapper(stream, encoding="utf-8", errors="replace"):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            stats["bad_lines"] += 1
+            continue
+        if not isinstance(event, dict):
+            stats["bad_lines"] += 1
+            continue
+        reshaped = flatten_winlogbeat(event)
+        if reshaped:
+            stats["winlogbeat"] += 1
+        channel = str(event.get("Channel") or "")
+        service = service_for(channel)
+        event_id = event_id_of(event)
+        category = category_for(service, event_id, event, registry_merged)
+        if category is None:
+            category = uncategorised
+        else:
+            stats["categorised"] += 1
+        tags = {"product": "windows", "service": service, "category": category}
+        tags = {k: v for k, v in tags.items() if v is not None}
+        aliases = dict(FLAT_ALIASES)
+        aliases.update(EVENT_ALIASES.get((service, event_id), {}))
+        for new_name, old_name in aliases.items():
+            if new_name not in event and event.get(old_name) is not None:
+                tags[new_name] = event[old_name]
+        if reshaped or any(k in event for k in LOGSOURCE_KEYS) or not line.endswith("}"):
+            event.update(tags)
+            out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        else:
+            # Keep the original bytes; append the routing keys.
+            extra = json.dumps(tags, separators=(",", ":"))[1:]
+            out.write(line[:-1] + ("," if line[:-1].rstrip() != "{" else "") + extra)
+        out.write("\n")
+        stats["events"] += 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--output", help="NDJSON output (needed when INPUTs are given)")
@@ -311,43 +403,25 @@ def main():
         ap.error("-o/--output is required with inputs")
     registry_merged = args.registry == "merged"
 
-    stats = {"files": 0, "members": 0, "events": 0, "bad_lines": 0, "categorised": 0}
+    stats = {"files": 0, "members": 0, "events": 0, "bad_lines": 0, "categorised": 0,
+             "winlogbeat": 0, "read_errors": 0}
     tmp = args.output + ".tmp"
     with open(tmp, "w", encoding="utf-8", newline="\n") as out:
         for path in expand(args.inputs):
             stats["files"] += 1
-            for _label, stream in iter_member_streams(path):
-                stats["members"] += 1
-                for raw in io.TextIOWrapper(stream, encoding="utf-8", errors="replace"):
-                    line = raw.strip()
-                    if not line:
-                        continue
+            try:
+                for label, stream in iter_member_streams(path):
+                    stats["members"] += 1
                     try:
-                        event = json.loads(line)
-                    except ValueError:
-                        stats["bad_lines"] += 1
-                        continue
-                    if not isinstance(event, dict):
-                        stats["bad_lines"] += 1
-                        continue
-                    channel = str(event.get("Channel") or "")
-                    service = service_for(channel)
-                    category = category_for(service, event_id_of(event), event, registry_merged)
-                    if category is None:
-                        category = args.uncategorised
-                    else:
-                        stats["categorised"] += 1
-                    tags = {"product": "windows", "service": service, "category": category}
-                    tags = {k: v for k, v in tags.items() if v is not None}
-                    if any(k in event for k in LOGSOURCE_KEYS) or not line.endswith("}"):
-                        event.update(tags)
-                        out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
-                    else:
-                        # Keep the original bytes; append the routing keys.
-                        extra = json.dumps(tags, separators=(",", ":"))[1:]
-                        out.write(line[:-1] + ("," if line[:-1].rstrip() != "{" else "") + extra)
-                    out.write("\n")
-                    stats["events"] += 1
+                        convert_stream(stream, out, stats, args.uncategorised, registry_merged)
+                    except (OSError, EOFError, zlib.error, tarfile.TarError,
+                            zipfile.BadZipFile) as ex:
+                        # Truncated archive member: keep what was read, as koban does.
+                        stats["read_errors"] += 1
+                        print(f"warning: {label}: {ex}", file=sys.stderr)
+            except (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile) as ex:
+                stats["read_errors"] += 1
+                print(f"warning: {path}: {ex}", file=sys.stderr)
     os.replace(tmp, args.output)
     print(json.dumps(stats))
     return 0
