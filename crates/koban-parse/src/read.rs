@@ -173,7 +173,12 @@ impl Reader {
         }
     }
 
-    fn read_evtx<T: Read + std::io::Seek>(&self, parser: EvtxParser<T>, ctx: &mut Ctx<'_>, size: u64) {
+    fn read_evtx<T: Read + std::io::Seek>(
+        &self,
+        parser: EvtxParser<T>,
+        ctx: &mut Ctx<'_>,
+        size: u64,
+    ) {
         let mut parser = parser.with_configuration(ParserSettings::new().num_threads(1));
         // Chunks past the end of a cut file vanish silently in the parser: say so.
         let expected = 4096 + u64::from(parser.header().chunk_count) * 65536;

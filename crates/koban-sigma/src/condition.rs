@@ -21,7 +21,11 @@ enum Tok {
     Close,
 }
 
+/// Parentheses and `not` nest at most this deep; real conditions use a handful.
+const MAX_DEPTH: usize = 64;
+
 struct Parser<'a> {
+    depth: usize,
     src: &'a str,
     toks: Vec<(usize, Tok)>,
     pos: usize,
@@ -32,6 +36,7 @@ struct Parser<'a> {
 pub(crate) fn parse(condition: &str, names: &[String]) -> Result<Cond, RuleError> {
     let toks = lex(condition)?;
     let mut p = Parser {
+        depth: 0,
         src: condition,
         toks,
         pos: 0,
@@ -140,11 +145,19 @@ impl Parser<'_> {
     }
 
     fn not(&mut self) -> Result<Cond, RuleError> {
-        if self.peek_word("not") {
-            self.pos += 1;
-            return Ok(Cond::Not(Box::new(self.not()?)));
+        if self.depth >= MAX_DEPTH {
+            let at = self.toks.get(self.pos).map_or(self.end(), |(at, _)| *at);
+            return Err(self.error(at, &format!("nested deeper than {MAX_DEPTH} levels")));
         }
-        self.atom()
+        self.depth += 1;
+        let result = if self.peek_word("not") {
+            self.pos += 1;
+            self.not().map(|c| Cond::Not(Box::new(c)))
+        } else {
+            self.atom()
+        };
+        self.depth -= 1;
+        result
     }
 
     fn end(&self) -> usize {
@@ -238,19 +251,29 @@ impl Parser<'_> {
     }
 }
 
-/// Selection-name patterns in quantifiers: `*` any run, `?` one character.
+/// Selection-name patterns in quantifiers: `*` any run, `?` one character. Linear
+/// backtracking on the last star, so hostile patterns (`****...z`) stay cheap.
 fn name_matches(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) && p[i] != '*' {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]
@@ -293,6 +316,33 @@ mod tests {
             parse("2 of sel_*", &names()).unwrap(),
             Cond::AtLeast(2, vec![0, 1])
         );
+    }
+
+    #[test]
+    fn hostile_conditions_are_cheap_errors() {
+        // Found by fuzzing: deep nesting overflowed the stack; many stars backtracked
+        // exponentially.
+        let deep = "(".repeat(100_000);
+        assert!(matches!(
+            parse(&deep, &names()),
+            Err(RuleError::Condition { .. })
+        ));
+        let nots = "not ".repeat(100_000) + "sel_a";
+        assert!(matches!(
+            parse(&nots, &names()),
+            Err(RuleError::Condition { .. })
+        ));
+        let stars = format!("1 of {}z", "*".repeat(5000));
+        assert!(matches!(
+            parse(&stars, &names()),
+            Err(RuleError::EmptyQuantifier { .. })
+        ));
+        assert!(
+            name_matches("sel_*", "sel_a")
+                && name_matches("*_?", "sel_b")
+                && !name_matches("f*x", "filter_1")
+        );
+        assert!(name_matches("*", "") && name_matches("a**b", "ab") && !name_matches("a*b?", "ab"));
     }
 
     #[test]

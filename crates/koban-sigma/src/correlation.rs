@@ -111,9 +111,11 @@ impl Correlation {
             Some("value_count") => CorrelationKind::ValueCount,
             Some("temporal") => CorrelationKind::Temporal,
             Some("temporal_ordered") => CorrelationKind::TemporalOrdered,
-            Some(other) => return Err(err(&format!(
+            Some(other) => {
+                return Err(err(&format!(
                 "type `{other}` is not one of event_count, value_count, temporal, temporal_ordered"
-            ))),
+            )))
+            }
             None => return Err(err("missing `type`")),
         };
         let rules = string_list(c.get("rules"), "correlation.rules")?;

@@ -140,7 +140,9 @@ impl StrPattern {
                 (false, false) => Shape::Exact(l.as_str().into()),
                 (false, true) => Shape::Prefix(l.as_str().into()),
                 (true, false) => Shape::Suffix(l.as_str().into()),
-                (true, true) => Shape::Contains(Box::new(memmem::Finder::new(l.as_bytes()).into_owned())),
+                (true, true) => {
+                    Shape::Contains(Box::new(memmem::Finder::new(l.as_bytes()).into_owned()))
+                }
             },
             _ => Shape::Glob(glob_regex(&tokens)),
         };

@@ -16,20 +16,34 @@ fn read(path: &Path) -> (usize, Vec<String>) {
     let reader = Reader::new().expect("embedded map");
     let mut records = 0;
     let mut errors = Vec::new();
-    reader.read_file(path, &mut |_| records += 1, &mut |e| errors.push(e.to_string()));
+    reader.read_file(path, &mut |_| records += 1, &mut |e| {
+        errors.push(e.to_string())
+    });
     (records, errors)
 }
 
 #[test]
 fn malformed_rules_name_file_line_and_reason() {
     let text = "title: broken\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|endswith: x\n  condition: sel and (\n";
-    let r = load_str(text, Path::new("rules/broken.yml"), &CompileOptions::default());
+    let r = load_str(
+        text,
+        Path::new("rules/broken.yml"),
+        &CompileOptions::default(),
+    );
     assert_eq!(r.errors.len(), 1);
     let msg = r.errors[0].to_string();
     assert!(msg.starts_with("rules/broken.yml:6"), "{msg}");
     assert!(msg.contains("condition"), "{msg}");
-    let r = load_str("title: [unclosed\n", Path::new("y.yml"), &CompileOptions::default());
-    assert!(r.errors[0].to_string().contains("YAML syntax"), "{}", r.errors[0]);
+    let r = load_str(
+        "title: [unclosed\n",
+        Path::new("y.yml"),
+        &CompileOptions::default(),
+    );
+    assert!(
+        r.errors[0].to_string().contains("YAML syntax"),
+        "{}",
+        r.errors[0]
+    );
 }
 
 #[test]
@@ -44,15 +58,25 @@ fn truncated_evtx_reports_and_keeps_what_it_can() {
         let path = temp(&format!("cut-{cut}.evtx"));
         std::fs::write(&path, &bytes[..cut.min(bytes.len())]).expect("write");
         let (_records, errors) = read(&path);
-        assert!(!errors.is_empty(), "a file cut at {cut} bytes must be reported");
-        assert!(errors.iter().all(|e| e.contains("cut-")), "errors name the file: {errors:?}");
+        assert!(
+            !errors.is_empty(),
+            "a file cut at {cut} bytes must be reported"
+        );
+        assert!(
+            errors.iter().all(|e| e.contains("cut-")),
+            "errors name the file: {errors:?}"
+        );
     }
 }
 
 #[test]
 fn non_utf8_json_line_is_reported_and_the_rest_read() {
     let path = temp("bad-utf8.json");
-    std::fs::write(&path, b"{\"a\":\"ok\"}\n{\"a\":\"\xff\xfe\"}\n{\"a\":\"ok again\"}\n").expect("write");
+    std::fs::write(
+        &path,
+        b"{\"a\":\"ok\"}\n{\"a\":\"\xff\xfe\"}\n{\"a\":\"ok again\"}\n",
+    )
+    .expect("write");
     let (records, errors) = read(&path);
     assert_eq!(records, 2);
     assert_eq!(errors.len(), 1);
