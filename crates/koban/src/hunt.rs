@@ -283,44 +283,53 @@ pub fn run(set: &RuleSet, reader: &Reader, files: &[PathBuf], options: HuntOptio
     let start = Instant::now();
     let events = AtomicU64::new(0);
     let needed = correlation_fields(set);
-    let per_file: Vec<(Vec<Detection>, Vec<Signal>, Vec<String>)> = files
-        .par_iter()
-        .enumerate()
+    // Largest files first, so no worker is left alone with a big file at the end;
+    // results go back to the input order afterwards.
+    let mut order: Vec<(usize, &PathBuf)> = files.iter().enumerate().collect();
+    order.sort_by_key(|(_, p)| {
+        std::cmp::Reverse(std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+    });
+    let mut per_file: Vec<(usize, (Vec<Detection>, Vec<Signal>, Vec<String>))> = order
+        .into_par_iter()
+        .with_max_len(1)
         .map_init(
             || (MatchScratch::default(), Vec::<u32>::new()),
             |(routes, matched), (file_idx, path)| {
-                let mut detections: Vec<Detection> = Vec::new();
-                // (rule, host, second) -> index in `detections`, for folding repeats.
-                let mut seen: Seen = HashMap::new();
-                let mut signals = Vec::new();
-                let mut errors = Vec::new();
-                let mut count = 0u64;
-                let mut on_record = |r: Record| {
-                    count += 1;
-                    process(
-                        set,
-                        &needed,
-                        options,
-                        routes,
-                        matched,
-                        &r,
-                        (file_idx, path),
-                        &mut detections,
-                        &mut seen,
-                        &mut signals,
-                    );
-                };
-                let mut on_error = |e: ReadError| errors.push(e.to_string());
-                reader.read_file(path, &mut on_record, &mut on_error);
-                events.fetch_add(count, Ordering::Relaxed);
-                (detections, signals, errors)
+                (file_idx, {
+                    let mut detections: Vec<Detection> = Vec::new();
+                    // (rule, host, second) -> index in `detections`, for folding repeats.
+                    let mut seen: Seen = HashMap::new();
+                    let mut signals = Vec::new();
+                    let mut errors = Vec::new();
+                    let mut count = 0u64;
+                    let mut on_record = |r: Record| {
+                        count += 1;
+                        process(
+                            set,
+                            &needed,
+                            options,
+                            routes,
+                            matched,
+                            &r,
+                            (file_idx, path),
+                            &mut detections,
+                            &mut seen,
+                            &mut signals,
+                        );
+                    };
+                    let mut on_error = |e: ReadError| errors.push(e.to_string());
+                    reader.read_file(path, &mut on_record, &mut on_error);
+                    events.fetch_add(count, Ordering::Relaxed);
+                    (detections, signals, errors)
+                })
             },
         )
         .collect();
+    per_file.sort_by_key(|(i, _)| *i);
     let mut detections = Vec::new();
     let mut signals = Vec::new();
     let mut errors = Vec::new();
-    for (d, s, e) in per_file {
+    for (_, (d, s, e)) in per_file {
         detections.extend(d);
         signals.extend(s);
         errors.extend(e);
