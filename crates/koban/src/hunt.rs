@@ -277,6 +277,9 @@ fn process(
     }
 }
 
+/// What one file yields: detections, correlation signals, read errors.
+type FileResult = (Vec<Detection>, Vec<Signal>, Vec<String>);
+
 /// Runs the hunt.
 pub fn run(set: &RuleSet, reader: &Reader, files: &[PathBuf], options: HuntOptions) -> HuntOutput {
     let min_level = options.min_level;
@@ -289,7 +292,7 @@ pub fn run(set: &RuleSet, reader: &Reader, files: &[PathBuf], options: HuntOptio
     order.sort_by_key(|(_, p)| {
         std::cmp::Reverse(std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
     });
-    let mut per_file: Vec<(usize, (Vec<Detection>, Vec<Signal>, Vec<String>))> = order
+    let mut per_file: Vec<(usize, FileResult)> = order
         .into_par_iter()
         .with_max_len(1)
         .map_init(
