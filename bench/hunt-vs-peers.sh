@@ -126,11 +126,14 @@ mapfile -d '' archives < <(find "$MORDOR_DIR" -type f \( -iname '*.zip' -o -inam
     ! -name '._*' -print0 | sort -z)
 ((${#archives[@]})) || die "no archives under $MORDOR_DIR"
 
-# rsigma's input: one NDJSON with logsource tags, rebuilt when the archives or the
-# converter change. The registry pipeline goes with the converter's default
-# `--registry merged`; `--uncategorised none` keeps events with no Sigma category (most
-# Security events, System, Application...) out of category-scoped rules instead of
-# letting rsigma fail open and evaluate every process_creation/... rule against them.
+# rsigma's input: one NDJSON with logsource tags (and koban's Sigma-name field aliases),
+# rebuilt when the archives or the converter change. The folded-categories pipeline (-p)
+# goes with the converter's default `--registry merged` (Sysmon 12/13/14 are tagged
+# registry_event; registry_set/... rules are moved onto it with their EventIDs ANDed in,
+# since rsigma reads a single category per event); `--uncategorised none` keeps events
+# with no Sigma category (most Security events, System, Application...) out of
+# category-scoped rules instead of letting rsigma fail open and evaluate every
+# process_creation/... rule against them.
 CONVERT_ARGS=(--registry merged --uncategorised none)
 NDJSON=$OUT/mordor-rsigma.ndjson
 STAMP=$OUT/mordor-rsigma.stamp
