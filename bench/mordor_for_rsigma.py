@@ -121,6 +121,8 @@ PS_CATEGORY = {4103: "ps_module", 4104: "ps_script"}
 PS_CLASSIC_CATEGORY = {400: "ps_classic_start", 600: "ps_classic_provider_start",
                        800: "ps_classic_script"}
 SECURITY_CATEGORY = {4688: "process_creation"}  # Sigma's Windows-audit process creation
+DEFENDER_AV_IDS = (1006, 1007, 1008, 1015, 1116, 1117, 1118, 1119)
+DEFENDER_CATEGORY = {eid: "antivirus" for eid in DEFENDER_AV_IDS}
 
 # Field aliases added to events (new Sigma name <- existing field), as koban's Windows
 # normalisation does, so rules written against Sysmon/EVTX names see the same data.
@@ -128,6 +130,9 @@ FLAT_ALIASES = {"Provider_Name": "SourceName", "Computer": "Hostname"}  # nxlog 
 EVENT_ALIASES = {
     ("security", 4688): {"Image": "NewProcessName", "ParentImage": "ParentProcessName"},
 }
+for _eid in DEFENDER_AV_IDS:
+    EVENT_ALIASES[("windefend", _eid)] = {
+        "Signature": "Threat Name", "Filename": "Path", "Action": "Action Name"}
 
 LOGSOURCE_KEYS = ("product", "service", "category")
 
@@ -210,7 +215,9 @@ def write_jq(path):
         "powershell": {str(k): v for k, v in PS_CATEGORY.items()},
         "powershell-classic": {str(k): v for k, v in PS_CLASSIC_CATEGORY.items()},
         "security": {str(k): v for k, v in SECURITY_CATEGORY.items()},
+        "windefend": {str(k): v for k, v in DEFENDER_CATEGORY.items()},
     }
+    aliases = {f"{svc}:{eid}": a for (svc, eid), a in EVENT_ALIASES.items()}
     jq = f"""
 .Event as $e
 | ($e.System // {{}}) as $s
@@ -226,17 +233,19 @@ def write_jq(path):
 | ($s | with_entries(select(.value | type != "object")))
   + {{EventID: $id, Provider_Name: ($s.Provider["#attributes"].Name)}}
   + (($e.EventData // {{}}) | if type == "object"
-        then with_entries(select(.key != "#attributes")) else {{}} end)
+        then with_entries(select(.key != "#attributes")
+                          | .value |= (if type == "object" and has("#text")
+                                       then .["#text"] else . end))
+        else {{}} end)
   + (($e.UserData // {{}}) | if type == "object"
         then ([.[] | objects | with_entries(select(.key != "#attributes"))] | add // {{}})
         else {{}} end)
   + {{product: "windows", category: $cat}}
   + (if $svc then {{service: $svc}} else {{}} end)
-| if $svc == "security" and $id == 4688 then
-    (if .NewProcessName and (.Image | not) then . + {{Image: .NewProcessName}} else . end)
-    | (if .ParentProcessName and (.ParentImage | not)
-         then . + {{ParentImage: .ParentProcessName}} else . end)
-  else . end
+| . as $ev
+| reduce ((({json.dumps(aliases)})["\($svc):\($id)"] // {{}}) | to_entries[]) as $a
+    ($ev; if .[$a.key] == null and .[$a.value] != null
+          then . + {{($a.key): .[$a.value]}} else . end)
 """
     with open(path, "w", encoding="utf-8") as f:
         f.write(jq.strip() + "\n")
@@ -256,6 +265,8 @@ def category_for(service, event_id, event, registry_merged):
         return PS_CLASSIC_CATEGORY.get(event_id)
     if service == "security":
         return SECURITY_CATEGORY.get(event_id)
+    if service == "windefend":
+        return DEFENDER_CATEGORY.get(event_id)
     return None
 
 
