@@ -126,7 +126,7 @@ pub fn is_windows(fields: &[(String, Value)]) -> bool {
     let mut event_id = false;
     let mut channel = false;
     for (k, _) in fields {
-        if k.starts_with("Event.System.") || k.starts_with("winlog.") {
+        if k.starts_with("Event.System.") || k.starts_with("winlog.") || k == "log_name" {
             return true;
         }
         event_id |= k == "EventID";
@@ -213,6 +213,25 @@ pub fn normalise(fields: Vec<(String, Value)>, map: &WindowsMap) -> Event {
                 Some(name) => out.push((name.to_owned(), v)),
                 None => out.push((k, v)),
             }
+        } else if let Some(data) = k.strip_prefix("event_data.").or_else(|| k.strip_prefix("user_data.")) {
+            // Winlogbeat 6: event data under `event_data`, system fields at the top.
+            let name = data.rsplit('.').next().unwrap_or(data);
+            out.push((name.to_owned(), v));
+        } else if let Some(name) = match k.as_str() {
+            "log_name" => Some("Channel"),
+            "event_id" => Some("EventID"),
+            "source_name" => Some("Provider_Name"),
+            "computer_name" => Some("Computer"),
+            "record_number" => Some("EventRecordID"),
+            _ => None,
+        } {
+            let v = match (name, v) {
+                ("EventID" | "EventRecordID", Value::Str(t)) => {
+                    t.as_str().parse::<i64>().map(Value::Int).unwrap_or(Value::Str(t))
+                }
+                (_, v) => v,
+            };
+            out.push((name.to_owned(), v));
         } else {
             // Flat exports (NXLog and similar): the event data sits at the top level.
             match k.as_str() {
@@ -295,6 +314,24 @@ mod tests {
         assert_eq!(e.get_str("Image").as_deref(), Some("C:\\a.exe"));
         assert_eq!(e.get_str("Computer").as_deref(), Some("dc"));
         assert_eq!(e.logsource.services, vec!["security".into()]);
+        Ok(())
+    }
+
+    #[test]
+    fn winlogbeat6_layout() -> Result<(), serde_yaml::Error> {
+        let map = WindowsMap::embedded()?;
+        let e = normalise(
+            obj(r#"{"@timestamp":"2019-05-18T20:36:46.254Z","log_name":"Microsoft-Windows-Sysmon/Operational",
+              "event_id":3,"source_name":"Microsoft-Windows-Sysmon","computer_name":"HFDC01",
+              "event_data":{"Image":"C:\\svchost.exe","DestinationPort":"5985"}}"#),
+            &map,
+        );
+        assert!(is_windows(&obj(r#"{"log_name":"Security","event_id":4624}"#)));
+        assert_eq!(e.get("EventID"), Some(&Value::Int(3)));
+        assert_eq!(e.get_str("Image").as_deref(), Some("C:\\svchost.exe"));
+        assert_eq!(e.get_str("Computer").as_deref(), Some("HFDC01"));
+        assert!(e.logsource.categories.iter().any(|c| c.as_ref() == "network_connection"));
+        assert!(e.timestamp.is_some());
         Ok(())
     }
 
