@@ -149,6 +149,9 @@ nice -n 10 cargo fuzz build >"$FUZZ/target/build.log" 2>&1 || {
     exit 1
 }
 
+# The log_reader target writes its input to a file under the temp dir: keep those here.
+export TMPDIR=$FUZZ/target/tmp
+mkdir -p "$TMPDIR"
 LIMITS=(-rss_limit_mb=2048 -max_len=65536 -timeout=25)
 BIN=$FUZZ/target/x86_64-unknown-linux-gnu/release
 failed=0

@@ -213,7 +213,10 @@ pub fn normalise(fields: Vec<(String, Value)>, map: &WindowsMap) -> Event {
                 Some(name) => out.push((name.to_owned(), v)),
                 None => out.push((k, v)),
             }
-        } else if let Some(data) = k.strip_prefix("event_data.").or_else(|| k.strip_prefix("user_data.")) {
+        } else if let Some(data) = k
+            .strip_prefix("event_data.")
+            .or_else(|| k.strip_prefix("user_data."))
+        {
             // Winlogbeat 6: event data under `event_data`, system fields at the top.
             let name = data.rsplit('.').next().unwrap_or(data);
             out.push((name.to_owned(), v));
@@ -226,9 +229,11 @@ pub fn normalise(fields: Vec<(String, Value)>, map: &WindowsMap) -> Event {
             _ => None,
         } {
             let v = match (name, v) {
-                ("EventID" | "EventRecordID", Value::Str(t)) => {
-                    t.as_str().parse::<i64>().map(Value::Int).unwrap_or(Value::Str(t))
-                }
+                ("EventID" | "EventRecordID", Value::Str(t)) => t
+                    .as_str()
+                    .parse::<i64>()
+                    .map(Value::Int)
+                    .unwrap_or(Value::Str(t)),
                 (_, v) => v,
             };
             out.push((name.to_owned(), v));
@@ -321,16 +326,24 @@ mod tests {
     fn winlogbeat6_layout() -> Result<(), serde_yaml::Error> {
         let map = WindowsMap::embedded()?;
         let e = normalise(
-            obj(r#"{"@timestamp":"2019-05-18T20:36:46.254Z","log_name":"Microsoft-Windows-Sysmon/Operational",
+            obj(
+                r#"{"@timestamp":"2019-05-18T20:36:46.254Z","log_name":"Microsoft-Windows-Sysmon/Operational",
               "event_id":3,"source_name":"Microsoft-Windows-Sysmon","computer_name":"HFDC01",
-              "event_data":{"Image":"C:\\svchost.exe","DestinationPort":"5985"}}"#),
+              "event_data":{"Image":"C:\\svchost.exe","DestinationPort":"5985"}}"#,
+            ),
             &map,
         );
-        assert!(is_windows(&obj(r#"{"log_name":"Security","event_id":4624}"#)));
+        assert!(is_windows(&obj(
+            r#"{"log_name":"Security","event_id":4624}"#
+        )));
         assert_eq!(e.get("EventID"), Some(&Value::Int(3)));
         assert_eq!(e.get_str("Image").as_deref(), Some("C:\\svchost.exe"));
         assert_eq!(e.get_str("Computer").as_deref(), Some("HFDC01"));
-        assert!(e.logsource.categories.iter().any(|c| c.as_ref() == "network_connection"));
+        assert!(e
+            .logsource
+            .categories
+            .iter()
+            .any(|c| c.as_ref() == "network_connection"));
         assert!(e.timestamp.is_some());
         Ok(())
     }

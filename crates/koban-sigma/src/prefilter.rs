@@ -19,6 +19,8 @@ pub(crate) struct RuleLiterals {
     literals: Option<Vec<Box<str>>>,
     /// Lower-cased names of the fields the rule reads.
     fields: Vec<Box<str>>,
+    /// A keyword (full-text) rule: its literals may be in any value.
+    any_field: bool,
 }
 
 impl RuleLiterals {
@@ -27,16 +29,14 @@ impl RuleLiterals {
     }
 
     pub(crate) fn of(rule: &Rule) -> RuleLiterals {
-        // Keyword searches read every value; such rules are always evaluated.
-        if rule.detection.has_keywords() {
-            return RuleLiterals::default();
-        }
         RuleLiterals {
             literals: rule
                 .detection
                 .necessary_literals()
                 .map(|l| l.into_iter().map(Box::from).collect()),
             fields: rule.detection.field_keys().map(Box::from).collect(),
+            // Keyword searches read every value (and the original line).
+            any_field: rule.detection.has_keywords(),
         }
     }
 }
@@ -51,6 +51,9 @@ pub(crate) struct Plan {
     /// Literal id -> candidate positions needing it.
     literal_rules: Vec<Vec<u32>>,
     fields: HashSet<Box<str>>,
+    /// The same for keyword rules, whose literals are looked for in every value.
+    any_field_automaton: Option<AhoCorasick>,
+    any_field_rules: Vec<Vec<u32>>,
 }
 
 /// Per-worker buffers for scanning.
@@ -64,36 +67,26 @@ pub(crate) struct Scan {
 
 impl Plan {
     pub(crate) fn build(candidates: Vec<u32>, literals: &[RuleLiterals]) -> Plan {
-        let mut ids: HashMap<&str, usize> = HashMap::new();
-        let mut patterns: Vec<&str> = Vec::new();
-        let mut literal_rules: Vec<Vec<u32>> = Vec::new();
+        let mut named = PatternSet::default();
+        let mut any_field = PatternSet::default();
         let mut always = vec![true; candidates.len()];
         let mut fields = HashSet::new();
         for (pos, &r) in candidates.iter().enumerate() {
             let info = &literals[r as usize];
             let Some(set) = &info.literals else { continue };
             always[pos] = false;
-            fields.extend(info.fields.iter().cloned());
-            for l in set {
-                let id = *ids.entry(l.as_ref()).or_insert_with(|| {
-                    patterns.push(l.as_ref());
-                    literal_rules.push(Vec::new());
-                    patterns.len() - 1
-                });
-                if literal_rules[id].last() != Some(&(pos as u32)) {
-                    literal_rules[id].push(pos as u32);
-                }
+            if info.any_field {
+                any_field.add(set, pos);
+            } else {
+                fields.extend(info.fields.iter().cloned());
+                named.add(set, pos);
             }
         }
-        let automaton = if patterns.is_empty() {
-            None
-        } else {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .build(&patterns)
-                .ok()
-        };
-        if automaton.is_none() {
+        let (automaton, literal_rules) = named.build();
+        let (any_field_automaton, any_field_rules) = any_field.build();
+        if (automaton.is_none() && !literal_rules.is_empty())
+            || (any_field_automaton.is_none() && !any_field_rules.is_empty())
+        {
             always.iter_mut().for_each(|a| *a = true);
         }
         Plan {
@@ -102,6 +95,8 @@ impl Plan {
             automaton,
             literal_rules,
             fields,
+            any_field_automaton,
+            any_field_rules,
         }
     }
 
@@ -110,26 +105,24 @@ impl Plan {
         let words = self.candidates.len().div_ceil(64);
         s.hit.clear();
         s.hit.resize(words, 0);
-        let Some(ac) = &self.automaton else { return };
-        s.seen_literal.clear();
-        s.seen_literal
-            .resize(self.literal_rules.len().div_ceil(64), 0);
-        s.haystack.clear();
-        for f in event.fields() {
-            if self.fields.contains(f.key()) {
+        if let Some(ac) = &self.automaton {
+            s.haystack.clear();
+            for f in event.fields() {
+                if self.fields.contains(f.key()) {
+                    push_text(&f.value, &mut s.haystack);
+                }
+            }
+            mark(ac, &self.literal_rules, s);
+        }
+        if let Some(ac) = &self.any_field_automaton {
+            s.haystack.clear();
+            for f in event.fields() {
                 push_text(&f.value, &mut s.haystack);
             }
-        }
-        for m in ac.find_overlapping_iter(s.haystack.as_str()) {
-            let id = m.pattern().as_usize();
-            let (word, bit) = (id / 64, 1u64 << (id % 64));
-            if s.seen_literal[word] & bit != 0 {
-                continue;
+            if let Some(o) = &event.original {
+                s.haystack.push_str(&o.to_lowercase());
             }
-            s.seen_literal[word] |= bit;
-            for &p in &self.literal_rules[id] {
-                s.hit[p as usize / 64] |= 1u64 << (p % 64);
-            }
+            mark(ac, &self.any_field_rules, s);
         }
     }
 
@@ -140,6 +133,57 @@ impl Plan {
             || s.hit
                 .get(pos / 64)
                 .is_some_and(|w| w & (1u64 << (pos % 64)) != 0)
+    }
+}
+
+/// Literals of a group of rules, deduplicated, with the rules needing each.
+#[derive(Default)]
+struct PatternSet<'a> {
+    ids: HashMap<&'a str, usize>,
+    patterns: Vec<&'a str>,
+    rules: Vec<Vec<u32>>,
+}
+
+impl<'a> PatternSet<'a> {
+    fn add(&mut self, set: &'a [Box<str>], pos: usize) {
+        for l in set {
+            let id = *self.ids.entry(l.as_ref()).or_insert_with(|| {
+                self.patterns.push(l.as_ref());
+                self.rules.push(Vec::new());
+                self.patterns.len() - 1
+            });
+            if self.rules[id].last() != Some(&(pos as u32)) {
+                self.rules[id].push(pos as u32);
+            }
+        }
+    }
+
+    fn build(self) -> (Option<AhoCorasick>, Vec<Vec<u32>>) {
+        if self.patterns.is_empty() {
+            return (None, self.rules);
+        }
+        let ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(&self.patterns)
+            .ok();
+        (ac, self.rules)
+    }
+}
+
+/// Sets the hit bit of every rule whose literal occurs in the haystack.
+fn mark(ac: &AhoCorasick, literal_rules: &[Vec<u32>], s: &mut Scan) {
+    s.seen_literal.clear();
+    s.seen_literal.resize(literal_rules.len().div_ceil(64), 0);
+    for m in ac.find_overlapping_iter(s.haystack.as_str()) {
+        let id = m.pattern().as_usize();
+        let (word, bit) = (id / 64, 1u64 << (id % 64));
+        if s.seen_literal[word] & bit != 0 {
+            continue;
+        }
+        s.seen_literal[word] |= bit;
+        for &p in &literal_rules[id] {
+            s.hit[p as usize / 64] |= 1u64 << (p % 64);
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! is only tested against the rules written for its kind of log.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use koban_event::{Event, LogSource};
 
@@ -42,6 +43,8 @@ pub struct RuleSet {
     routing: Routing,
     /// Per rule, what the prefilter needs (see `prefilter`).
     literals: Vec<RuleLiterals>,
+    /// Matching plans per log source, shared by the workers.
+    plans: Mutex<HashMap<LogSource, Arc<Plan>>>,
 }
 
 type RouteKey = (Option<String>, Option<String>, Option<String>);
@@ -233,7 +236,22 @@ impl RuleSet {
     /// ones the literal prefilter rules out, each evaluated in full.
     pub fn matching(&self, scratch: &mut MatchScratch, event: &Event, out: &mut Vec<u32>) {
         if !scratch.plans.contains_key(&event.logsource) {
-            let plan = Plan::build(self.candidates(&event.logsource), &self.literals);
+            // Plans are shared by all workers: built once per log source.
+            let plan = {
+                let mut shared = self
+                    .plans
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                shared
+                    .entry(event.logsource.clone())
+                    .or_insert_with(|| {
+                        Arc::new(Plan::build(
+                            self.candidates(&event.logsource),
+                            &self.literals,
+                        ))
+                    })
+                    .clone()
+            };
             scratch.plans.insert(event.logsource.clone(), plan);
         }
         let Some(plan) = scratch.plans.get(&event.logsource) else {
@@ -275,6 +293,6 @@ fn link_error(meta: &crate::rule::Meta, error: RuleError) -> LoadError {
 /// one kind repeat endlessly) and the prefilter's buffers. One per thread.
 #[derive(Debug, Default)]
 pub struct MatchScratch {
-    plans: HashMap<LogSource, Plan>,
+    plans: HashMap<LogSource, Arc<Plan>>,
     scan: Scan,
 }
