@@ -50,43 +50,37 @@ pub(crate) struct Plan {
     automaton: Option<AhoCorasick>,
     /// Literal id -> candidate positions needing it.
     literal_rules: Vec<Vec<u32>>,
-    fields: HashSet<Box<str>>,
-    /// The same for keyword rules, whose literals are looked for in every value.
-    any_field_automaton: Option<AhoCorasick>,
-    any_field_rules: Vec<Vec<u32>>,
+    /// The fields whose values are scanned; `None` means every value (a keyword rule
+    /// is among the candidates). Literals found in a field a rule does not read only
+    /// cost an extra evaluation, never a missed match.
+    fields: Option<HashSet<Box<str>, FastHash>>,
 }
 
 /// Per-worker buffers for scanning.
 #[derive(Debug, Default)]
 pub(crate) struct Scan {
-    haystack: String,
     /// Bit per candidate position: a literal it needs was seen.
     hit: Vec<u64>,
     seen_literal: Vec<u64>,
+    number: String,
 }
 
 impl Plan {
     pub(crate) fn build(candidates: Vec<u32>, literals: &[RuleLiterals]) -> Plan {
-        let mut named = PatternSet::default();
-        let mut any_field = PatternSet::default();
+        let mut set = PatternSet::default();
         let mut always = vec![true; candidates.len()];
-        let mut fields = HashSet::new();
+        let mut fields: HashSet<Box<str>, FastHash> = HashSet::default();
+        let mut any_field = false;
         for (pos, &r) in candidates.iter().enumerate() {
             let info = &literals[r as usize];
-            let Some(set) = &info.literals else { continue };
+            let Some(lits) = &info.literals else { continue };
             always[pos] = false;
-            if info.any_field {
-                any_field.add(set, pos);
-            } else {
-                fields.extend(info.fields.iter().cloned());
-                named.add(set, pos);
-            }
+            any_field |= info.any_field;
+            fields.extend(info.fields.iter().cloned());
+            set.add(lits, pos);
         }
-        let (automaton, literal_rules) = named.build();
-        let (any_field_automaton, any_field_rules) = any_field.build();
-        if (automaton.is_none() && !literal_rules.is_empty())
-            || (any_field_automaton.is_none() && !any_field_rules.is_empty())
-        {
+        let (automaton, literal_rules) = set.build();
+        if automaton.is_none() && !literal_rules.is_empty() {
             always.iter_mut().for_each(|a| *a = true);
         }
         Plan {
@@ -94,9 +88,7 @@ impl Plan {
             always,
             automaton,
             literal_rules,
-            fields,
-            any_field_automaton,
-            any_field_rules,
+            fields: (!any_field).then_some(fields),
         }
     }
 
@@ -105,24 +97,59 @@ impl Plan {
         let words = self.candidates.len().div_ceil(64);
         s.hit.clear();
         s.hit.resize(words, 0);
-        if let Some(ac) = &self.automaton {
-            s.haystack.clear();
-            for f in event.fields() {
-                if self.fields.contains(f.key()) {
-                    push_text(&f.value, &mut s.haystack);
+        let Some(ac) = &self.automaton else { return };
+        s.seen_literal.clear();
+        s.seen_literal
+            .resize(self.literal_rules.len().div_ceil(64), 0);
+        for f in event.fields() {
+            if self.fields.as_ref().is_none_or(|set| set.contains(f.key())) {
+                self.mark_value(ac, &f.value, s);
+            }
+        }
+        if self.fields.is_none() {
+            if let Some(o) = &event.original {
+                self.mark_text(ac, &o.to_lowercase(), s);
+            }
+        }
+    }
+
+    fn mark_value(&self, ac: &AhoCorasick, v: &Value, s: &mut Scan) {
+        use std::fmt::Write;
+        match v {
+            Value::Str(t) => self.mark_text(ac, t.lower(), s),
+            Value::List(items) => {
+                for item in items {
+                    self.mark_value(ac, item, s);
                 }
             }
-            mark(ac, &self.literal_rules, s);
+            Value::Null => {}
+            other => {
+                let mut number = std::mem::take(&mut s.number);
+                number.clear();
+                let _ = match other {
+                    Value::Int(i) => write!(number, "{i}"),
+                    Value::Float(f) => write!(number, "{f}"),
+                    Value::Bool(b) => write!(number, "{b}"),
+                    _ => Ok(()),
+                };
+                self.mark_text(ac, &number, s);
+                s.number = number;
+            }
         }
-        if let Some(ac) = &self.any_field_automaton {
-            s.haystack.clear();
-            for f in event.fields() {
-                push_text(&f.value, &mut s.haystack);
+    }
+
+    /// Sets the hit bit of every rule whose literal occurs in `text`.
+    fn mark_text(&self, ac: &AhoCorasick, text: &str, s: &mut Scan) {
+        for m in ac.find_overlapping_iter(text) {
+            let id = m.pattern().as_usize();
+            let (word, bit) = (id / 64, 1u64 << (id % 64));
+            if s.seen_literal[word] & bit != 0 {
+                continue;
             }
-            if let Some(o) = &event.original {
-                s.haystack.push_str(&o.to_lowercase());
+            s.seen_literal[word] |= bit;
+            for &p in &self.literal_rules[id] {
+                s.hit[p as usize / 64] |= 1u64 << (p % 64);
             }
-            mark(ac, &self.any_field_rules, s);
         }
     }
 
@@ -133,6 +160,32 @@ impl Plan {
             || s.hit
                 .get(pos / 64)
                 .is_some_and(|w| w & (1u64 << (pos % 64)) != 0)
+    }
+}
+
+/// FNV-1a: field names are short and trusted (they come from rules), so a fast
+/// non-keyed hash is fine for the per-value membership test.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FastHash;
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
     }
 }
 
@@ -168,43 +221,4 @@ impl<'a> PatternSet<'a> {
             .ok();
         (ac, self.rules)
     }
-}
-
-/// Sets the hit bit of every rule whose literal occurs in the haystack.
-fn mark(ac: &AhoCorasick, literal_rules: &[Vec<u32>], s: &mut Scan) {
-    s.seen_literal.clear();
-    s.seen_literal.resize(literal_rules.len().div_ceil(64), 0);
-    for m in ac.find_overlapping_iter(s.haystack.as_str()) {
-        let id = m.pattern().as_usize();
-        let (word, bit) = (id / 64, 1u64 << (id % 64));
-        if s.seen_literal[word] & bit != 0 {
-            continue;
-        }
-        s.seen_literal[word] |= bit;
-        for &p in &literal_rules[id] {
-            s.hit[p as usize / 64] |= 1u64 << (p % 64);
-        }
-    }
-}
-
-/// Appends the lower-cased text forms of a value, separated by newlines.
-fn push_text(v: &Value, out: &mut String) {
-    use std::fmt::Write;
-    match v {
-        Value::Str(t) => out.push_str(t.lower()),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::Float(f) => {
-            let _ = write!(out, "{f}");
-        }
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::List(items) => {
-            for item in items {
-                push_text(item, out);
-            }
-        }
-        Value::Null => {}
-    }
-    out.push('\n');
 }

@@ -293,6 +293,6 @@ fn link_error(meta: &crate::rule::Meta, error: RuleError) -> LoadError {
 /// one kind repeat endlessly) and the prefilter's buffers. One per thread.
 #[derive(Debug, Default)]
 pub struct MatchScratch {
-    plans: HashMap<LogSource, Arc<Plan>>,
+    plans: HashMap<LogSource, Arc<Plan>, crate::prefilter::FastHash>,
     scan: Scan,
 }
