@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion) {
             &f,
             &mut |r| {
                 n += 1;
-                if n % 10 == 0 {
+                if n.is_multiple_of(10) {
                     mixed.push(r.event)
                 }
             },
