@@ -43,10 +43,18 @@ pub struct LogSource {
     pub categories: Vec<Box<str>>,
 }
 
+/// The order fields are kept in: by length, then bytes. Lookups then mostly decide on
+/// the length alone instead of comparing bytes (a measured hot spot of rule matching).
+#[inline]
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}
+
 /// A normalised event.
 #[derive(Debug, Clone, Default)]
 pub struct Event {
-    /// Sorted by lower-cased name; duplicates keep the first value added.
+    /// Sorted by lower-cased name (shorter names first, see `key_order`); duplicates
+    /// keep the first value added.
     fields: Vec<Field>,
     /// Milliseconds since the Unix epoch, UTC.
     pub timestamp: Option<i64>,
@@ -74,7 +82,7 @@ impl Event {
             });
         }
         // Stable sort keeps the insertion order among equal keys, so dedup keeps the first.
-        event.fields.sort_by(|a, b| a.key.cmp(&b.key));
+        event.fields.sort_by(|a, b| key_order(&a.key, &b.key));
         event.fields.dedup_by(|later, first| later.key == first.key);
         event
     }
@@ -85,7 +93,7 @@ impl Event {
         let key = name.to_lowercase();
         match self
             .fields
-            .binary_search_by(|f| f.key.as_ref().cmp(key.as_str()))
+            .binary_search_by(|f| key_order(&f.key, &key))
         {
             Ok(_) => false,
             Err(at) => {
@@ -106,7 +114,7 @@ impl Event {
     #[inline]
     pub fn get_lower(&self, key: &str) -> Option<&Value> {
         self.fields
-            .binary_search_by(|f| f.key.as_ref().cmp(key))
+            .binary_search_by(|f| key_order(&f.key, key))
             .ok()
             .map(|i| &self.fields[i].value)
     }
