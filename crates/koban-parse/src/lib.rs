@@ -9,6 +9,7 @@ mod read;
 mod sources;
 mod text;
 mod windows;
+mod zeek;
 
 use std::path::PathBuf;
 

@@ -349,6 +349,7 @@ impl Reader {
     fn read_stream<R: BufRead>(&self, mut reader: R, format: Format, ctx: &mut Ctx<'_>) {
         let mut line = Vec::new();
         let mut index: u64 = 0;
+        let mut zeek = crate::zeek::ZeekTsv::default();
         loop {
             line.clear();
             let (read, truncated) = match read_line_limited(&mut reader, &mut line, self.max_record)
@@ -416,6 +417,12 @@ impl Reader {
                         return;
                     }
                     Err(e) => ctx.record_error(index, json_error(&e, trimmed)),
+                }
+            } else if zeek.active() || (index == 0 && trimmed.starts_with(b"#separator")) {
+                // Zeek's TSV logs: `#` directives name the fields, rows follow.
+                let row = String::from_utf8_lossy(trimmed);
+                if let Some(fields) = zeek.line(&row) {
+                    ctx.emit(sources::normalise(fields, &ctx.hint), index);
                 }
             } else {
                 match std::str::from_utf8(trimmed) {

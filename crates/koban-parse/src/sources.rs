@@ -41,9 +41,23 @@ pub fn normalise(fields: Vec<(String, Value)>, hint: &SourceHint) -> Event {
         ls.product = Some("aws".into());
         ls.services.push("cloudtrail".into());
         time_keys = &["eventTime"];
-    } else if has("uid") && has("id.orig_h") {
+    } else if has("uid") && (has("id.orig_h") || has("id_orig_h")) {
         ls.product = Some("zeek".into());
-        let path = event.get_str("_path").unwrap_or_else(|| hint.stem.clone());
+        // Some exporters write `id_orig_h`; rules use Zeek's own `id.orig_h`.
+        for (flat, dotted) in [
+            ("id_orig_h", "id.orig_h"),
+            ("id_orig_p", "id.orig_p"),
+            ("id_resp_h", "id.resp_h"),
+            ("id_resp_p", "id.resp_p"),
+        ] {
+            if let Some(v) = event.get(flat).cloned() {
+                event.insert(dotted, v);
+            }
+        }
+        let path = event
+            .get_str("_path")
+            .or_else(|| event.get_str("@stream"))
+            .unwrap_or_else(|| hint.stem.rsplit('_').next().unwrap_or_default().to_owned());
         if !path.is_empty() {
             ls.services.push(path.into());
         }
