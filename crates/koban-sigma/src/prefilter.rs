@@ -57,6 +57,8 @@ pub(crate) struct Plan {
     /// is among the candidates). Literals found in a field a rule does not read only
     /// cost an extra evaluation, never a missed match.
     fields: Option<HashSet<Box<str>, FastHash>>,
+    /// Whether any literal could occur in a rendered number or boolean.
+    scan_numbers: bool,
 }
 
 /// Per-worker buffers for scanning.
@@ -82,6 +84,10 @@ impl Plan {
             fields.extend(info.fields.iter().cloned());
             set.add(lits, pos);
         }
+        let scan_numbers = set.patterns.iter().any(|l| {
+            l.chars()
+                .all(|c| c.is_ascii_digit() || ".-+einfatrulsn".contains(c))
+        });
         let (automaton, literal_rules) = set.build();
         if automaton.is_none() && !literal_rules.is_empty() {
             always.iter_mut().for_each(|a| *a = true);
@@ -92,6 +98,7 @@ impl Plan {
             automaton,
             literal_rules,
             fields: (!any_field).then_some(fields),
+            scan_numbers,
         }
     }
 
@@ -126,6 +133,8 @@ impl Plan {
                 }
             }
             Value::Null => {}
+            // Rendering a number only to find no literal in it is wasted work.
+            _ if !self.scan_numbers => {}
             other => {
                 let mut number = std::mem::take(&mut s.number);
                 number.clear();

@@ -235,35 +235,41 @@ impl RuleSet {
     /// Indices of the rules that match the event: those of its log source, less the
     /// ones the literal prefilter rules out, each evaluated in full.
     pub fn matching(&self, scratch: &mut MatchScratch, event: &Event, out: &mut Vec<u32>) {
-        if !scratch.plans.contains_key(&event.logsource) {
-            // Plans are shared by all workers: built once per log source.
-            let plan = {
-                let mut shared = self
-                    .plans
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                shared
-                    .entry(event.logsource.clone())
-                    .or_insert_with(|| {
-                        Arc::new(Plan::build(
-                            self.candidates(&event.logsource),
-                            &self.literals,
-                        ))
-                    })
-                    .clone()
+        // Consecutive events usually share a log source: reuse the last plan without
+        // hashing (and without touching the shared reference count).
+        let MatchScratch { plans, last, scan } = scratch;
+        if !last.as_ref().is_some_and(|(ls, _)| *ls == event.logsource) {
+            let plan = match plans.get(&event.logsource) {
+                Some(p) => p.clone(),
+                None => {
+                    // Plans are shared by all workers: built once per log source.
+                    let plan = self
+                        .plans
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .entry(event.logsource.clone())
+                        .or_insert_with(|| {
+                            Arc::new(Plan::build(
+                                self.candidates(&event.logsource),
+                                &self.literals,
+                            ))
+                        })
+                        .clone();
+                    plans.insert(event.logsource.clone(), plan.clone());
+                    plan
+                }
             };
-            scratch.plans.insert(event.logsource.clone(), plan);
+            *last = Some((event.logsource.clone(), plan));
         }
-        let Some(plan) = scratch.plans.get(&event.logsource) else {
+        let Some((_, plan)) = last.as_ref() else {
             return;
         };
         if plan.candidates.is_empty() {
             return;
         }
-        plan.scan(event, &mut scratch.scan);
+        plan.scan(event, scan);
         for (pos, &i) in plan.candidates.iter().enumerate() {
-            if plan.may_match(pos, &scratch.scan) && self.rules[i as usize].detection.matches(event)
-            {
+            if plan.may_match(pos, scan) && self.rules[i as usize].detection.matches(event) {
                 out.push(i);
             }
         }
@@ -294,5 +300,6 @@ fn link_error(meta: &crate::rule::Meta, error: RuleError) -> LoadError {
 #[derive(Debug, Default)]
 pub struct MatchScratch {
     plans: HashMap<LogSource, Arc<Plan>, crate::prefilter::FastHash>,
+    last: Option<(LogSource, Arc<Plan>)>,
     scan: Scan,
 }
