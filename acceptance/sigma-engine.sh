@@ -24,7 +24,10 @@ echo "== build"
 cargo build --release -p koban 2>&1 | tail -1
 
 echo "== workspace tests (tests as data, bad input, units)"
-cargo test --workspace --release 2>&1 | tee "$OUT/tests.log" | grep -E '^(sigma cases|sigma regression)|test result: FAILED' || true
+cargo test --workspace --release 2>&1 | tee "$OUT/tests.log" | grep -E 'test result: FAILED' || true
+# The two data-driven suites again, with their printed counts.
+cargo test --release -p koban --test sigma_regression --test sigma_cases -- --nocapture 2>&1 \
+    | tee -a "$OUT/tests.log" | grep -E '^(sigma cases|sigma regression)|DEVIATES|^FAIL' || true
 CASES=$(grep -o 'sigma cases: [0-9]* passed, [0-9]* failed' "$OUT/tests.log" | head -1)
 REGR=$(grep -o 'sigma regression: [0-9]* passed, [0-9]* failed' "$OUT/tests.log" | head -1)
 ! grep -q 'test result: FAILED' "$OUT/tests.log"
