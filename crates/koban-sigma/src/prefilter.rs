@@ -56,7 +56,7 @@ pub(crate) struct Plan {
     /// The fields whose values are scanned; `None` means every value (a keyword rule
     /// is among the candidates). Literals found in a field a rule does not read only
     /// cost an extra evaluation, never a missed match.
-    fields: Option<HashSet<Box<str>, FastHash>>,
+    fields: Option<HashSet<u64, IdentityHash>>,
     /// Whether any literal could occur in a rendered number or boolean.
     scan_numbers: bool,
 }
@@ -74,14 +74,14 @@ impl Plan {
     pub(crate) fn build(candidates: Vec<u32>, literals: &[RuleLiterals]) -> Plan {
         let mut set = PatternSet::default();
         let mut always = vec![true; candidates.len()];
-        let mut fields: HashSet<Box<str>, FastHash> = HashSet::default();
+        let mut fields: HashSet<u64, IdentityHash> = HashSet::default();
         let mut any_field = false;
         for (pos, &r) in candidates.iter().enumerate() {
             let info = &literals[r as usize];
             let Some(lits) = &info.literals else { continue };
             always[pos] = false;
             any_field |= info.any_field;
-            fields.extend(info.fields.iter().cloned());
+            fields.extend(info.fields.iter().map(|f| koban_event::key_hash(f)));
             set.add(lits, pos);
         }
         let scan_numbers = set.patterns.iter().any(|l| {
@@ -112,7 +112,8 @@ impl Plan {
         s.seen_literal
             .resize(self.literal_rules.len().div_ceil(64), 0);
         for f in event.fields() {
-            if self.fields.as_ref().is_none_or(|set| set.contains(f.key())) {
+            // A hash collision only scans one more value: never a missed match.
+            if self.fields.as_ref().is_none_or(|set| set.contains(&f.key_hash())) {
                 self.mark_value(ac, &f.value, s);
             }
         }
@@ -172,6 +173,33 @@ impl Plan {
             || s.hit
                 .get(pos / 64)
                 .is_some_and(|w| w & (1u64 << (pos % 64)) != 0)
+    }
+}
+
+/// Field-name hashes are already hashes: use them as they are.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdentityHash;
+
+impl std::hash::BuildHasher for IdentityHash {
+    type Hasher = Identity;
+    fn build_hasher(&self) -> Identity {
+        Identity(0)
+    }
+}
+
+pub(crate) struct Identity(u64);
+
+impl std::hash::Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
