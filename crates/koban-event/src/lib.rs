@@ -104,7 +104,9 @@ impl Event {
         };
         for (name, value) in fields {
             let key = name.to_lowercase().into_boxed_str();
-            event.fields.push(Field::new(name.into_boxed_str(), key, value));
+            event
+                .fields
+                .push(Field::new(name.into_boxed_str(), key, value));
         }
         // Stable sort keeps the insertion order among equal keys, so dedup keeps the first.
         event.fields.sort_by(|a, b| key_order(&a.key, &b.key));

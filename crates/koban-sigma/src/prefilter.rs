@@ -113,7 +113,11 @@ impl Plan {
             .resize(self.literal_rules.len().div_ceil(64), 0);
         for f in event.fields() {
             // A hash collision only scans one more value: never a missed match.
-            if self.fields.as_ref().is_none_or(|set| set.contains(&f.key_hash())) {
+            if self
+                .fields
+                .as_ref()
+                .is_none_or(|set| set.contains(&f.key_hash()))
+            {
                 self.mark_value(ac, &f.value, s);
             }
         }
