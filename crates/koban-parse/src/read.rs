@@ -379,33 +379,28 @@ impl Reader {
                 index += 1;
                 continue;
             }
-            if format == Format::Json && trimmed[0] == b'{' {
-                match crate::flatten::flat_fields(trimmed) {
-                    Ok(fields) => ctx.emit(self.normalise_fields(fields, &ctx.hint), index),
-                    Err(e) if e.is_eof() && index == 0 => {
-                        let mut rest = std::mem::take(&mut line);
-                        if let Err(e) = reader.read_to_end(&mut rest) {
-                            ctx.record_error(index, format!("read failed: {e}"));
-                            return;
-                        }
-                        self.read_document(&rest, ctx);
-                        return;
-                    }
-                    Err(e) => ctx.record_error(index, json_error(&e, trimmed)),
-                }
-            } else if format == Format::Json && trimmed[0] == b'[' {
-                match serde_json::from_slice::<Json>(trimmed) {
-                    Ok(Json::Array(items)) => {
+            if format == Format::Json && (trimmed[0] == b'{' || trimmed[0] == b'[') {
+                // Objects go straight to fields; a line holding an array is a batch.
+                let parsed = if trimmed[0] == b'{' {
+                    crate::flatten::flat_fields(trimmed).map(|f| {
+                        let event = self.normalise_fields(f, &ctx.hint);
+                        ctx.emit(event, index);
+                    })
+                } else {
+                    serde_json::from_slice::<Json>(trimmed).map(|v| {
+                        let items = match v {
+                            Json::Array(items) => items,
+                            v => vec![v],
+                        };
                         for item in items {
-                            if let Some(e) = self.normalise_json(item, &ctx.hint) {
-                                ctx.emit(e, index);
+                            if let Some(event) = self.normalise_json(item, &ctx.hint) {
+                                ctx.emit(event, index);
                             }
                         }
-                    }
-                    Ok(v) => match self.normalise_json(v, &ctx.hint) {
-                        Some(e) => ctx.emit(e, index),
-                        None => ctx.record_error(index, "JSON record is not an object".into()),
-                    },
+                    })
+                };
+                match parsed {
+                    Ok(()) => {}
                     Err(e) if e.is_eof() && index == 0 => {
                         // The first record spans lines: a pretty-printed document.
                         let mut rest = std::mem::take(&mut line);

@@ -53,47 +53,41 @@ fn bench(c: &mut Criterion) {
         );
     }
     let mut group = c.benchmark_group("matching");
+    let rules = set.rules().len();
     if !mixed.is_empty() {
-        group.throughput(Throughput::Elements(mixed.len() as u64));
-        group.bench_function(
-            format!(
-                "{} rules x {} mordor events",
-                set.rules().len(),
-                mixed.len()
-            ),
-            |b| {
-                let mut scratch = MatchScratch::default();
-                let mut out = Vec::new();
-                b.iter(|| {
-                    let mut total = 0;
-                    for e in &mixed {
-                        out.clear();
-                        set.matching(&mut scratch, e, &mut out);
-                        total += out.len();
-                    }
-                    total
-                })
-            },
-        );
+        let name = format!("{rules} rules x {} mordor events", mixed.len());
+        bench_events(&mut group, &name, &set, &mixed);
     }
-    group.throughput(Throughput::Elements(events.len() as u64));
-    group.bench_function(
-        format!("{} rules x {} events", set.rules().len(), events.len()),
-        |b| {
-            let mut scratch = MatchScratch::default();
-            let mut out = Vec::new();
-            b.iter(|| {
-                let mut total = 0;
-                for e in &events {
-                    out.clear();
-                    set.matching(&mut scratch, e, &mut out);
-                    total += out.len();
-                }
-                total
-            })
-        },
+    bench_events(
+        &mut group,
+        &format!("{rules} rules x {} events", events.len()),
+        &set,
+        &events,
     );
     group.finish();
+}
+
+/// Times matching every event once, reported per event.
+fn bench_events(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    set: &RuleSet,
+    events: &[koban_event::Event],
+) {
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function(name, |b| {
+        let mut scratch = MatchScratch::default();
+        let mut out = Vec::new();
+        b.iter(|| {
+            let mut total = 0;
+            for e in events {
+                out.clear();
+                set.matching(&mut scratch, e, &mut out);
+                total += out.len();
+            }
+            total
+        })
+    });
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

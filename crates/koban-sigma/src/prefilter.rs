@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use koban_event::{Event, Value};
+use koban_event::{Event, FnvBuild, Value};
 
 use crate::rule::Rule;
 
@@ -56,7 +56,7 @@ pub(crate) struct Plan {
     /// The fields whose values are scanned; `None` means every value (a keyword rule
     /// is among the candidates). Literals found in a field a rule does not read only
     /// cost an extra evaluation, never a missed match.
-    fields: Option<HashSet<u64, IdentityHash>>,
+    fields: Option<HashSet<u64, FnvBuild>>,
     /// Whether any literal could occur in a rendered number or boolean.
     scan_numbers: bool,
 }
@@ -74,7 +74,7 @@ impl Plan {
     pub(crate) fn build(candidates: Vec<u32>, literals: &[RuleLiterals]) -> Plan {
         let mut set = PatternSet::default();
         let mut always = vec![true; candidates.len()];
-        let mut fields: HashSet<u64, IdentityHash> = HashSet::default();
+        let mut fields: HashSet<u64, FnvBuild> = HashSet::default();
         let mut any_field = false;
         for (pos, &r) in candidates.iter().enumerate() {
             let info = &literals[r as usize];
@@ -177,59 +177,6 @@ impl Plan {
             || s.hit
                 .get(pos / 64)
                 .is_some_and(|w| w & (1u64 << (pos % 64)) != 0)
-    }
-}
-
-/// Field-name hashes are already hashes: use them as they are.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IdentityHash;
-
-impl std::hash::BuildHasher for IdentityHash {
-    type Hasher = Identity;
-    fn build_hasher(&self) -> Identity {
-        Identity(0)
-    }
-}
-
-pub(crate) struct Identity(u64);
-
-impl std::hash::Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// FNV-1a: field names are short and trusted (they come from rules), so a fast
-/// non-keyed hash is fine for the per-value membership test.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FastHash;
-
-impl std::hash::BuildHasher for FastHash {
-    type Hasher = Fnv;
-    fn build_hasher(&self) -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-pub(crate) struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
     }
 }
 

@@ -200,27 +200,20 @@ impl RuleSet {
         }
         let products = [ls.product.as_deref(), None];
         let n_products = if ls.product.is_some() { 2 } else { 1 };
-        let services: Vec<Option<&str>> = ls
-            .services
-            .iter()
-            .map(|s| Some(s.as_ref()))
-            .chain([None])
-            .collect();
-        let categories: Vec<Option<&str>> = ls
-            .categories
-            .iter()
-            .map(|c| Some(c.as_ref()))
-            .chain([None])
-            .collect();
+        // Each value the event has, plus `None` for rules that leave it open.
+        let or_any = |values: &[Box<str>]| -> Vec<Option<String>> {
+            values
+                .iter()
+                .map(|v| Some(v.to_string()))
+                .chain([None])
+                .collect()
+        };
+        let (services, categories) = (or_any(&ls.services), or_any(&ls.categories));
         let mut out = Vec::new();
         for p in &products[..n_products] {
             for s in &services {
                 for c in &categories {
-                    let key = (
-                        p.map(str::to_owned),
-                        c.map(str::to_owned),
-                        s.map(str::to_owned),
-                    );
+                    let key = (p.map(str::to_owned), c.clone(), s.clone());
                     if let Some(v) = self.routes.get(&key) {
                         out.extend_from_slice(v);
                     }
@@ -299,7 +292,7 @@ fn link_error(meta: &crate::rule::Meta, error: RuleError) -> LoadError {
 /// one kind repeat endlessly) and the prefilter's buffers. One per thread.
 #[derive(Debug, Default)]
 pub struct MatchScratch {
-    plans: HashMap<LogSource, Arc<Plan>, crate::prefilter::FastHash>,
+    plans: HashMap<LogSource, Arc<Plan>, koban_event::FnvBuild>,
     last: Option<(LogSource, Arc<Plan>)>,
     scan: Scan,
 }

@@ -242,17 +242,19 @@ fn process(
         let rule = &set.rules()[i];
         let level = rule.meta.level.unwrap_or(Level::Medium);
         if set.is_standalone(i) && level >= options.min_level {
-            let key = (
-                i,
-                event_host(&r.event),
-                r.event.timestamp.map(|t| t.div_euclid(1000)),
-            );
-            match seen.get(&key) {
-                Some(&at) if options.fold_repeats && key.2.is_some() => detections[at].count += 1,
-                _ => {
-                    seen.insert(key, detections.len());
-                    detections.push(detection(set, i, r, path));
+            // Folding needs a key per match; without it, no bookkeeping at all.
+            let second = r.event.timestamp.map(|t| t.div_euclid(1000));
+            if options.fold_repeats && second.is_some() {
+                let key = (i, event_host(&r.event), second);
+                match seen.get(&key) {
+                    Some(&at) => detections[at].count += 1,
+                    None => {
+                        seen.insert(key, detections.len());
+                        detections.push(detection(set, i, r, path));
+                    }
                 }
+            } else {
+                detections.push(detection(set, i, r, path));
             }
         }
         if !set.feeds_of_rule(i).is_empty() {

@@ -74,25 +74,9 @@ fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases")
 }
 
-/// Every `.yml` file under `dir`, sorted by path.
+/// Every case file under `dir`, sorted by path (the rule loader's own walk).
 fn case_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "yml") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    koban_sigma::rule_files(dir).unwrap_or_default()
 }
 
 /// Runs one case; `Err` carries a readable account of what differed.

@@ -25,35 +25,27 @@ struct Case {
 
 fn cases(root: &Path) -> Vec<Case> {
     let mut out = Vec::new();
-    let mut stack = vec![root.join("regression_data")];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == "info.yml") {
-                let text = std::fs::read_to_string(&p).unwrap_or_default();
-                let info: serde_yaml::Value =
-                    serde_yaml::from_str(&text).unwrap_or(serde_yaml::Value::Null);
-                let rule_id = info["rule_metadata"][0]["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                let tests = &info["regression_tests_info"];
-                if !tests.is_sequence() {
-                    continue; // no EVTX/JSON test (e.g. a raw Cisco line)
-                }
-                let match_count = tests[0]["match_count"].as_u64();
-                out.push(Case {
-                    dir: d.clone(),
-                    rule_id,
-                    match_count,
-                });
-            }
+    let infos = rule_files(&root.join("regression_data")).unwrap_or_default();
+    for p in infos
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "info.yml"))
+    {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        let info: serde_yaml::Value =
+            serde_yaml::from_str(&text).unwrap_or(serde_yaml::Value::Null);
+        let rule_id = info["rule_metadata"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let tests = &info["regression_tests_info"];
+        if !tests.is_sequence() {
+            continue; // no EVTX/JSON test (e.g. a raw Cisco line)
         }
+        out.push(Case {
+            dir: p.parent().unwrap_or(root).to_path_buf(),
+            rule_id,
+            match_count: tests[0]["match_count"].as_u64(),
+        });
     }
     out.sort_by(|a, b| a.dir.cmp(&b.dir));
     out
