@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use koban_event::{Event, FnvBuild, Value};
+use koban_event::{Event, Value};
 
 use crate::rule::Rule;
 
@@ -56,7 +56,7 @@ pub(crate) struct Plan {
     /// The fields whose values are scanned; `None` means every value (a keyword rule
     /// is among the candidates). Literals found in a field a rule does not read only
     /// cost an extra evaluation, never a missed match.
-    fields: Option<HashSet<u64, FnvBuild>>,
+    fields: Option<HashSet<u64, KeyHashBuild>>,
     /// Whether any literal could occur in a rendered number or boolean.
     scan_numbers: bool,
 }
@@ -74,7 +74,7 @@ impl Plan {
     pub(crate) fn build(candidates: Vec<u32>, literals: &[RuleLiterals]) -> Plan {
         let mut set = PatternSet::default();
         let mut always = vec![true; candidates.len()];
-        let mut fields: HashSet<u64, FnvBuild> = HashSet::default();
+        let mut fields: HashSet<u64, KeyHashBuild> = HashSet::default();
         let mut any_field = false;
         for (pos, &r) in candidates.iter().enumerate() {
             let info = &literals[r as usize];
@@ -177,6 +177,28 @@ impl Plan {
             || s.hit
                 .get(pos / 64)
                 .is_some_and(|w| w & (1u64 << (pos % 64)) != 0)
+    }
+}
+
+/// Field-name hashes (`koban_event::key_hash`) are already hashes: used as they are.
+type KeyHashBuild = std::hash::BuildHasherDefault<KeyHash>;
+
+#[derive(Default)]
+struct KeyHash(u64);
+
+impl std::hash::Hasher for KeyHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
