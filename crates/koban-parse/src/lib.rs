@@ -4,15 +4,27 @@
 //! A broken file or record is reported through the error callback and skipped; the
 //! rest of the input is still read. Nothing here panics on bad input.
 
+mod cef;
+mod cisco;
+mod firewall;
 mod flatten;
+mod ingest;
+mod json;
+mod kv;
+mod leef;
+mod linux;
+mod out;
 mod read;
 mod sources;
+mod syslog;
 mod text;
+mod web;
 mod windows;
 mod zeek;
 
 use std::path::PathBuf;
 
+pub use ingest::{parse_json, parse_json_value, parse_text, Parsed};
 pub use read::{Reader, Record};
 pub use sources::SourceHint;
 pub use text::parse_line;

@@ -10,6 +10,9 @@ use koban_event::{parse_timestamp, Event, LogSource, Value};
 pub struct SourceHint {
     /// The file stem, lower-cased (`dns` for `dns.log`, `conn` for `conn.json.gz`).
     pub stem: String,
+    /// Column names for headerless tab-separated rows (Zeek TSV's `#fields`), when
+    /// the sender announced them once for a stream of rows.
+    pub columns: Option<std::sync::Arc<[String]>>,
 }
 
 impl SourceHint {
@@ -20,7 +23,10 @@ impl SourceHint {
             .unwrap_or_default()
             .to_lowercase();
         let stem = name.split('.').next().unwrap_or_default().to_owned();
-        SourceHint { stem }
+        SourceHint {
+            stem,
+            columns: None,
+        }
     }
 }
 

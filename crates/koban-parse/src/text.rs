@@ -1,47 +1,31 @@
-//! Plain-text log lines: syslog (RFC 3164 and RFC 5424), Linux audit records,
-//! Apache/nginx access logs. Anything else becomes an event with just `message`, which
-//! keyword rules can still search.
+//! Plain-text log lines for the file reader, and the Linux audit record parser.
+//! `parse_line` is [`crate::parse_text`] without a hint: every text format the
+//! ingest path knows is recognised here too.
 
-use koban_event::{parse_timestamp, Event, LogSource, Value};
+use koban_event::{Event, Value};
+
+use crate::out::Out;
 
 /// Parses one line (without its newline) into an event.
 pub fn parse_line(line: &str) -> Event {
-    let line = line.trim_end_matches(['\r', '\n']);
-    let mut event = if line.starts_with("type=") {
-        audit(line)
-    } else if let Some(e) = access_log(line.trim_matches('"')) {
-        e
-    } else if let Some(e) = syslog(line) {
-        e
-    } else {
-        Event::from_fields(vec![("message".into(), Value::from(line))])
-    };
-    event.original = Some(line.into());
-    event
+    crate::ingest::parse_text(line, &crate::SourceHint::default()).event
 }
 
 /// `type=EXECVE msg=audit(1675255174.901:30777): argc=2 a0="ls" a1="-la"`
-fn audit(line: &str) -> Event {
-    let mut fields = Vec::new();
-    let mut timestamp = None;
+pub(crate) fn audit(line: &str) -> Out {
+    let mut o = Out::with_capacity(24);
     for (k, v) in key_values(line) {
         if k == "msg" {
             if let Some(inner) = v.strip_prefix("audit(").and_then(|s| s.split(')').next()) {
                 let (time, serial) = inner.split_once(':').unwrap_or((inner, ""));
-                timestamp = time.parse::<f64>().ok().map(|t| (t * 1000.0) as i64);
-                fields.push(("serial".to_owned(), Value::from(serial)));
+                o.timestamp = time.parse::<f64>().ok().map(|t| (t * 1000.0) as i64);
+                o.fields.push(("serial".to_owned(), Value::from(serial)));
             }
         }
-        fields.push((k, Value::from(v)));
+        o.fields.push((k, Value::from(v)));
     }
-    let mut e = Event::from_fields(fields);
-    e.timestamp = timestamp;
-    e.logsource = LogSource {
-        product: Some("linux".into()),
-        services: vec!["auditd".into()],
-        categories: Vec::new(),
-    };
-    e
+    o.source(Some("linux"), &["auditd"], &[]);
+    o
 }
 
 /// `key=value` pairs; values may be double-quoted.
@@ -71,191 +55,6 @@ fn key_values(s: &str) -> Vec<(String, String)> {
         rest = next.trim_start();
     }
     out
-}
-
-/// Common/combined access log: `ip ident user [time] "request" status size "ref" "ua"`.
-fn access_log(line: &str) -> Option<Event> {
-    let (client, rest) = line.split_once(' ')?;
-    if client.parse::<std::net::IpAddr>().is_err() && !client.contains('.') {
-        return None;
-    }
-    let open = rest.find('[')?;
-    let close = rest[open..].find(']')? + open;
-    let time_text = &rest[open + 1..close];
-    let after = rest[close + 1..].trim_start().strip_prefix('"')?;
-    let req_end = after.find('"')?;
-    let request = &after[..req_end];
-    let mut tail = after[req_end + 1..].split_whitespace();
-    let status = tail.next()?;
-    let size = tail.next().unwrap_or("-");
-    let quoted: Vec<&str> = after[req_end + 1..].split('"').skip(1).step_by(2).collect();
-    let mut parts = request.splitn(3, ' ');
-    let method = parts.next().unwrap_or_default();
-    let target = parts.next().unwrap_or_default();
-    let version = parts.next().unwrap_or_default();
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut fields = vec![
-        ("c-ip".to_owned(), Value::from(client)),
-        ("cs-method".to_owned(), Value::from(method)),
-        ("c-uri".to_owned(), Value::from(target)),
-        ("cs-uri-stem".to_owned(), Value::from(path)),
-        ("cs-uri-query".to_owned(), Value::from(query)),
-        ("cs-version".to_owned(), Value::from(version)),
-        (
-            "sc-status".to_owned(),
-            status
-                .parse::<i64>()
-                .map(Value::Int)
-                .unwrap_or(Value::from(status)),
-        ),
-        (
-            "sc-bytes".to_owned(),
-            size.parse::<i64>()
-                .map(Value::Int)
-                .unwrap_or(Value::from(size)),
-        ),
-    ];
-    if let Some(r) = quoted.first() {
-        fields.push(("cs-referer".to_owned(), Value::from(*r)));
-    }
-    if let Some(ua) = quoted.get(1) {
-        fields.push(("cs-user-agent".to_owned(), Value::from(*ua)));
-    }
-    let mut e = Event::from_fields(fields);
-    e.timestamp = clf_time(time_text);
-    e.logsource = LogSource {
-        product: None,
-        services: Vec::new(),
-        categories: vec!["webserver".into()],
-    };
-    Some(e)
-}
-
-/// `22/Dec/2016:22:32:31 +0300`
-fn clf_time(s: &str) -> Option<i64> {
-    let (date, zone) = s.split_once(' ').unwrap_or((s, "+0000"));
-    let mut p = date.splitn(4, [':', '/']);
-    let (day, mon, year, time) = (p.next()?, p.next()?, p.next()?, p.next()?);
-    let month = month_number(mon)?;
-    let zone = if zone.len() == 5 {
-        format!("{}:{}", &zone[..3], &zone[3..])
-    } else {
-        "Z".into()
-    };
-    parse_timestamp(&format!("{year}-{month:02}-{day:0>2}T{time}{zone}"))
-}
-
-fn month_number(m: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let m = m.get(..3)?.to_ascii_lowercase();
-    MONTHS.iter().position(|x| *x == m).map(|i| i as u32 + 1)
-}
-
-/// RFC 5424 (`<34>1 2003-10-11T22:14:15.003Z host app procid msgid - msg`) or
-/// RFC 3164 (`<34>Oct 11 22:14:15 host app[pid]: msg`, priority optional).
-fn syslog(line: &str) -> Option<Event> {
-    let (pri, rest) = match line.strip_prefix('<') {
-        Some(r) => {
-            let end = r.find('>')?;
-            (r[..end].parse::<u32>().ok(), &r[end + 1..])
-        }
-        None => (None, line),
-    };
-    let mut fields: Vec<(String, Value)> = Vec::new();
-    if let Some(p) = pri {
-        fields.push(("facility".into(), Value::Int(i64::from(p / 8))));
-        fields.push(("severity".into(), Value::Int(i64::from(p % 8))));
-    }
-    let timestamp;
-    let (host, app, pid, msg);
-    if let Some(r) = rest.strip_prefix("1 ") {
-        let mut parts = r.splitn(6, ' ');
-        let ts = parts.next()?;
-        timestamp = parse_timestamp(ts);
-        host = parts.next()?.to_owned();
-        app = parts.next().unwrap_or("-").to_owned();
-        pid = parts.next().unwrap_or("-").to_owned();
-        let _msgid = parts.next();
-        let tail = parts.next().unwrap_or_default();
-        msg = skip_structured_data(tail).to_owned();
-    } else {
-        // `Mmm dd hh:mm:ss host tag: msg`
-        month_number(rest.get(..3)?)?;
-        let ts_len = 15;
-        let ts = rest.get(..ts_len)?;
-        if ts.as_bytes().get(6) != Some(&b' ') || ts.as_bytes().get(9) != Some(&b':') {
-            return None;
-        }
-        // No year in RFC 3164: the event keeps its text time but no absolute one.
-        timestamp = None;
-        fields.push(("timestamp".into(), Value::from(ts)));
-        let r = rest[ts_len..].trim_start();
-        let (h, r) = r.split_once(' ')?;
-        host = h.to_owned();
-        let (tag, m) = r.split_once(": ").unwrap_or(("", r));
-        msg = m.to_owned();
-        let (a, p) = match tag.find('[') {
-            Some(i) => (&tag[..i], tag[i + 1..].trim_end_matches(']')),
-            None => (tag, ""),
-        };
-        app = a.to_owned();
-        pid = p.to_owned();
-    }
-    let program = app.split('(').next().unwrap_or_default().to_lowercase();
-    let mut services: Vec<Box<str>> = Vec::new();
-    match program.as_str() {
-        "sshd" => services.extend(["sshd".into(), "auth".into()]),
-        "sudo" => services.extend(["sudo".into(), "auth".into()]),
-        "su" | "login" | "passwd" | "useradd" | "groupadd" | "usermod" | "systemd-logind" => {
-            services.push("auth".into())
-        }
-        "cron" | "crond" => services.push("cron".into()),
-        "vsftpd" => services.push("vsftpd".into()),
-        "clamd" | "freshclam" => services.push("clamav".into()),
-        _ => {}
-    }
-    services.push("syslog".into());
-    fields.push(("host".into(), Value::from(host)));
-    fields.push(("program".into(), Value::from(app)));
-    if !pid.is_empty() && pid != "-" {
-        fields.push(("pid".into(), Value::from(pid)));
-    }
-    fields.push(("message".into(), Value::from(msg)));
-    let mut e = Event::from_fields(fields);
-    e.timestamp = timestamp;
-    e.logsource = LogSource {
-        product: Some("linux".into()),
-        services,
-        categories: Vec::new(),
-    };
-    Some(e)
-}
-
-fn skip_structured_data(s: &str) -> &str {
-    if let Some(rest) = s.strip_prefix("- ") {
-        return rest;
-    }
-    if s == "-" {
-        return "";
-    }
-    if s.starts_with('[') {
-        // Structured data elements end at the first `] ` outside quotes.
-        let mut in_quotes = false;
-        let mut prev = ' ';
-        for (i, c) in s.char_indices() {
-            match c {
-                '"' if prev != '\\' => in_quotes = !in_quotes,
-                ']' if !in_quotes && !s[i + 1..].starts_with('[') => {
-                    return s[i + 1..].trim_start()
-                }
-                _ => {}
-            }
-            prev = c;
-        }
-    }
-    s
 }
 
 #[cfg(test)]

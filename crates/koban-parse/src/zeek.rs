@@ -27,27 +27,33 @@ impl ZeekTsv {
             }
             return None;
         }
-        let mut out: Vec<(String, Value)> = Vec::with_capacity(self.fields.len() + 1);
-        for (name, raw) in self.fields.iter().zip(line.split('\t')) {
-            let value = match raw {
-                "-" => continue,
-                "(empty)" => Value::Str(Text::new("")),
-                _ => match raw.parse::<i64>() {
-                    Ok(i) => Value::Int(i),
-                    Err(_) if name == "ts" => raw
-                        .parse::<f64>()
-                        .map(Value::Float)
-                        .unwrap_or(Value::from(raw)),
-                    Err(_) => Value::from(raw),
-                },
-            };
-            out.push((name.clone(), value));
-        }
+        let mut out = row(&self.fields, line);
         if let Some(p) = &self.path {
             out.push(("_path".into(), Value::from(p.as_str())));
         }
         Some(out)
     }
+}
+
+/// One data row under the `#fields` names; `-` (unset) fields are left out.
+pub(crate) fn row(fields: &[String], line: &str) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = Vec::with_capacity(fields.len() + 1);
+    for (name, raw) in fields.iter().zip(line.split('\t')) {
+        let value = match raw {
+            "-" => continue,
+            "(empty)" => Value::Str(Text::new("")),
+            _ => match raw.parse::<i64>() {
+                Ok(i) => Value::Int(i),
+                Err(_) if name == "ts" => raw
+                    .parse::<f64>()
+                    .map(Value::Float)
+                    .unwrap_or(Value::from(raw)),
+                Err(_) => Value::from(raw),
+            },
+        };
+        out.push((name.clone(), value));
+    }
+    out
 }
 
 #[cfg(test)]
