@@ -52,7 +52,7 @@ pub fn parse_text(line: &str, hint: &SourceHint) -> Parsed {
     let body = line.trim_start();
     let mut parsed = if body.starts_with('{') {
         parse_json(body.as_bytes(), hint)
-    } else if let Some(columns) = hint.columns.as_deref().filter(|_| line.contains('\t')) {
+    } else if let Some(columns) = hint.columns.as_deref() {
         let fields = crate::zeek::row(columns, line);
         crate::json::classify(fields, hint)
     } else {

@@ -43,11 +43,19 @@ pub fn normalise(fields: Vec<(String, Value)>, hint: &SourceHint) -> Event {
         "eventTime",
         "TimeCreated",
     ];
-    if has("eventSource") && has("eventName") && (has("awsRegion") || has("eventVersion")) {
+    let aws_source = event
+        .get_str("eventSource")
+        .is_some_and(|s| s.ends_with(".amazonaws.com"));
+    if has("eventSource") && has("eventName") && (has("awsRegion") || has("eventVersion") || aws_source) {
         ls.product = Some("aws".into());
         ls.services.push("cloudtrail".into());
         time_keys = &["eventTime"];
-    } else if has("uid") && (has("id.orig_h") || has("id_orig_h")) {
+    } else if has("uid") && (has("id.orig_h") || has("id_orig_h"))
+        // Zeek logs without a connection (stats, x509, files): the `_path` Zeek
+        // writes in JSON, or columns announced by a TSV header.
+        || has("ts") && (has("_path") || has("@stream") || hint.columns.is_some())
+        || has("_path") && has("_write_ts")
+    {
         ls.product = Some("zeek".into());
         // Some exporters write `id_orig_h`; rules use Zeek's own `id.orig_h`.
         for (flat, dotted) in [
