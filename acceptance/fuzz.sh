@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the Sigma rule loader, the condition parser and the log reader.
+# Fuzzes the Sigma rule loader, the condition parser, the log reader and the
+# one-record ingest parsers (parse_text, parse_json).
 #
 #   acceptance/fuzz.sh DURATION_SECONDS
 #
@@ -26,7 +27,7 @@ DURATION=$1
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FUZZ="$ROOT/fuzz"
 CORPUS="$FUZZ/corpus"
-TARGETS=(rule_loader condition log_reader)
+TARGETS=(rule_loader condition log_reader parse_text parse_json)
 export RUSTC_BOOTSTRAP=1
 
 SHARED=${KOBAN_SHARED:-}
@@ -135,9 +136,40 @@ seed_logs() {
     return 0
 }
 
+# parse_text / parse_json: single records, as the ingest listeners receive them
+# (a selector byte first for parse_text: bit 0 announces Zeek columns).
+seed_records() {
+    local i=0 line
+    [[ -n $DATA && -d $DATA ]] || return 0
+    for f in loghub/OpenSSH_2k.log loghub/Linux_2k.log loghub/Apache_2k.log auditd/ait_lds_v2_Audit_2k.log; do
+        [[ -f $DATA/linux_text/$f ]] || continue
+        while IFS= read -r line; do
+            { printf '\000'; printf '%s\n' "$line"; } >"$CORPUS/parse_text/seed-$i"
+            i=$((i + 1))
+        done < <(head -n 5 "$DATA/linux_text/$f")
+    done
+    for f in "$DATA"/multi/wazuh_rule_tests/*.ini; do
+        while IFS= read -r line; do
+            { printf '\000'; printf '%s\n' "$line"; } >"$CORPUS/parse_text/seed-$i"
+            i=$((i + 1))
+        done < <(sed -n 's/^log [0-9]* [a-z]* = //p' "$f" | head -n 3)
+    done
+    i=0
+    for f in network/suricata/honeypot-2018/eve-alerts.ndjson cloud/panther_cloudtrail/cloudtrail_records.ndjson multi/wazuh_rule_tests/owlh.ini; do
+        [[ -f $DATA/$f ]] || continue
+        while IFS= read -r line; do
+            [[ $line == '{'* ]] || continue
+            printf '%s' "$line" >"$CORPUS/parse_json/seed-$i"
+            i=$((i + 1))
+        done < <(sed 's/^log [0-9]* [a-z]* = //' "$DATA/$f" | head -n 5)
+    done
+    return 0
+}
+
 seed_rules
 seed_conditions
 seed_logs
+seed_records
 
 # ---------------------------------------------------------------- build and run
 cd "$FUZZ"

@@ -103,6 +103,16 @@ fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
         .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
+/// The lookup key of a field name. Names are nearly always ASCII, where the byte-wise
+/// lowering is several times cheaper than the Unicode one (measured on the ingest path).
+fn lower_key(name: &str) -> String {
+    if name.is_ascii() {
+        name.to_ascii_lowercase()
+    } else {
+        name.to_lowercase()
+    }
+}
+
 /// A normalised event.
 #[derive(Debug, Clone, Default)]
 pub struct Event {
@@ -128,7 +138,7 @@ impl Event {
             ..Event::default()
         };
         for (name, value) in fields {
-            let key = name.to_lowercase().into_boxed_str();
+            let key = lower_key(&name).into_boxed_str();
             event
                 .fields
                 .push(Field::new(name.into_boxed_str(), key, value));
@@ -142,7 +152,7 @@ impl Event {
     /// Adds a field unless one with the same (case-insensitive) name exists.
     /// Returns whether it was added.
     pub fn insert(&mut self, name: &str, value: Value) -> bool {
-        let key = name.to_lowercase();
+        let key = lower_key(name);
         match self.fields.binary_search_by(|f| key_order(&f.key, &key)) {
             Ok(_) => false,
             Err(at) => {

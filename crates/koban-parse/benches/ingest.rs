@@ -105,7 +105,12 @@ fn bench(c: &mut Criterion) {
         }
         group.throughput(Throughput::Elements(records.len() as u64));
         group.bench_function(format!("{name} x {}", records.len()), |b| {
-            b.iter(|| records.iter().map(|r| parse(r, is_json, &hint)).sum::<usize>())
+            b.iter(|| {
+                records
+                    .iter()
+                    .map(|r| parse(r, is_json, &hint))
+                    .sum::<usize>()
+            })
         });
     }
     group.finish();

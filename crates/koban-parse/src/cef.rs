@@ -15,8 +15,15 @@ pub(crate) fn parse(s: &str) -> Option<Out> {
         return None;
     }
     let mut o = Out::with_capacity(24);
-    let names = ["cef.version", "deviceVendor", "deviceProduct", "deviceVersion",
-        "deviceEventClassId", "name", "severity"];
+    let names = [
+        "cef.version",
+        "deviceVendor",
+        "deviceProduct",
+        "deviceVersion",
+        "deviceEventClassId",
+        "name",
+        "severity",
+    ];
     for (n, v) in names.iter().zip(&header) {
         o.str(n, v);
     }
@@ -70,11 +77,7 @@ pub(crate) fn parse(s: &str) -> Option<Out> {
             "filePath" => o.str("file.path", v),
             "fileHash" => o.str("file.hash", v),
             "msg" => o.str("message", v),
-            "rt" | "end" => {
-                if o.timestamp.is_none() {
-                    o.timestamp = cef_time(v);
-                }
-            }
+            "rt" | "end" if o.timestamp.is_none() => o.timestamp = cef_time(v),
             _ => {}
         }
     }
@@ -197,7 +200,10 @@ mod tests {
         let e = parse(r"CEF:0|Security|threat\|manager|1.0|100|worm successfully stopped|10|src=10.0.0.1 dst=2.1.2.2 spt=1232 msg=a\=b c\\d\nnext suser=alice cs1Label=x y cs1=z")
             .ok_or("none")?
             .into_event();
-        assert_eq!(e.get_str("deviceProduct").as_deref(), Some("threat|manager"));
+        assert_eq!(
+            e.get_str("deviceProduct").as_deref(),
+            Some("threat|manager")
+        );
         assert_eq!(e.get_str("msg").as_deref(), Some("a=b c\\d\nnext"));
         assert_eq!(e.get_str("cs1Label").as_deref(), Some("x y"));
         assert_eq!(e.get_str("source.ip").as_deref(), Some("10.0.0.1"));

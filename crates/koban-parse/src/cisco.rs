@@ -33,7 +33,10 @@ pub(crate) fn asa(s: &str) -> Option<Out> {
     users(msg, &mut o);
     outcome(msg, id, &mut o);
     let words: Vec<&str> = msg.split_ascii_whitespace().take(8).collect();
-    if let Some(t) = words.iter().find_map(|w| transport(w.trim_end_matches(','))) {
+    if let Some(t) = words
+        .iter()
+        .find_map(|w| transport(w.trim_end_matches(',')))
+    {
         o.str("network.transport", t);
     }
     o.source(Some("cisco"), &["asa"], &["firewall"]);
@@ -42,12 +45,20 @@ pub(crate) fn asa(s: &str) -> Option<Out> {
 
 /// IOS-style `%FAC-SEV-MNEMONIC: text`, e.g. the ACL log `%SEC-6-IPACCESSLOGP`.
 fn ios(facility: &str, rest: &str) -> Option<Out> {
-    if facility.is_empty() || !facility.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+    if facility.is_empty()
+        || !facility
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_')
+    {
         return None;
     }
     let (sev, rest) = rest.split_once('-')?;
     let (mnemonic, msg) = rest.split_once(':')?;
-    if sev.len() != 1 || !mnemonic.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit()) {
+    if sev.len() != 1
+        || !mnemonic
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+    {
         return None;
     }
     let msg = msg.trim_start();
@@ -59,7 +70,10 @@ fn ios(facility: &str, rest: &str) -> Option<Out> {
     // `10.0.6.56(3067) -> 172.36.4.7(139)` or `[192.168.100.11:51654 -> 10.10.10.10:4444]`.
     if let Some(arrow) = msg.find(" -> ") {
         let left = msg[..arrow].rsplit([' ', '[']).next().unwrap_or_default();
-        let right = msg[arrow + 4..].split([' ', ']', ',']).next().unwrap_or_default();
+        let right = msg[arrow + 4..]
+            .split([' ', ']', ','])
+            .next()
+            .unwrap_or_default();
         for (side, text) in [("source", left), ("destination", right)] {
             let (ip, port) = match text.split_once('(') {
                 Some((ip, p)) => (ip, p.trim_end_matches(')')),
@@ -81,11 +95,20 @@ fn ios(facility: &str, rest: &str) -> Option<Out> {
 
 /// `iface:ip/port`, `ip/port`, `ip` → (ip, port).
 fn address(word: &str) -> Option<(&str, &str)> {
-    let w = word.trim_end_matches([',', ';', '.', ')']).trim_start_matches('(');
-    let w = w.rsplit_once(':').filter(|(_, r)| !r.contains(':')).map_or(w, |(l, r)| {
-        // `outside:1.2.3.4/80`: an interface name before the colon; IPv6 has many colons.
-        if l.contains(':') || is_ip(w.split('/').next().unwrap_or(w)) { w } else { r }
-    });
+    let w = word
+        .trim_end_matches([',', ';', '.', ')'])
+        .trim_start_matches('(');
+    let w = w
+        .rsplit_once(':')
+        .filter(|(_, r)| !r.contains(':'))
+        .map_or(w, |(l, r)| {
+            // `outside:1.2.3.4/80`: an interface name before the colon; IPv6 has many colons.
+            if l.contains(':') || is_ip(w.split('/').next().unwrap_or(w)) {
+                w
+            } else {
+                r
+            }
+        });
     let (ip, port) = w.split_once('/').unwrap_or((w, ""));
     is_ip(ip).then_some((ip, port))
 }
@@ -138,8 +161,15 @@ fn users(msg: &str, o: &mut Out) {
         if value == "=" {
             value = words.get(i + 2).copied().unwrap_or_default();
         }
-        let value = value.trim_end_matches([',', ':', ';']).trim_matches(['"', '\'', '<', '>']);
-        if !value.is_empty() && !matches!(value, "authentication" | "logged" | "priv" | "deleted" | "added") {
+        let value = value
+            .trim_end_matches([',', ':', ';'])
+            .trim_matches(['"', '\'', '<', '>']);
+        if !value.is_empty()
+            && !matches!(
+                value,
+                "authentication" | "logged" | "priv" | "deleted" | "added"
+            )
+        {
             o.str("user.name", value);
             return;
         }
@@ -148,7 +178,11 @@ fn users(msg: &str, o: &mut Out) {
 
 fn outcome(msg: &str, id: &str, o: &mut Out) {
     let lower = msg.to_ascii_lowercase();
-    let action = if lower.starts_with("deny") || lower.contains(" denied") || lower.contains("dropped") || lower.contains("drop ") {
+    let action = if lower.starts_with("deny")
+        || lower.contains(" denied")
+        || lower.contains("dropped")
+        || lower.contains("drop ")
+    {
         "deny"
     } else if lower.starts_with("built") {
         "allow"
@@ -193,9 +227,11 @@ mod tests {
 
     #[test]
     fn ios_acl_line() -> Result<(), &'static str> {
-        let e = asa("%SEC-6-IPACCESSLOGP: list 102 denied tcp 10.0.6.56(3067) -> 172.36.4.7(139), 1 packet")
-            .ok_or("ios")?
-            .into_event();
+        let e = asa(
+            "%SEC-6-IPACCESSLOGP: list 102 denied tcp 10.0.6.56(3067) -> 172.36.4.7(139), 1 packet",
+        )
+        .ok_or("ios")?
+        .into_event();
         assert_eq!(e.get_str("source.ip").as_deref(), Some("10.0.6.56"));
         assert_eq!(e.get("destination.port"), Some(&Value::Int(139)));
         assert_eq!(e.get_str("event.action").as_deref(), Some("deny"));

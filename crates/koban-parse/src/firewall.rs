@@ -118,7 +118,11 @@ pub(crate) fn iptables(s: &str) -> Option<Out> {
     if !prefix.is_empty() {
         o.str("rule.name", prefix.trim_matches(['[', ']', ':', ' ']));
     }
-    let action = if p.contains("BLOCK") || p.contains("DROP") || p.contains("REJECT") || p.contains("DENY") {
+    let action = if p.contains("BLOCK")
+        || p.contains("DROP")
+        || p.contains("REJECT")
+        || p.contains("DENY")
+    {
         "deny"
     } else if p.contains("ACCEPT") || p.contains("ALLOW") || p.contains("PASS") {
         "allow"
@@ -142,30 +146,92 @@ pub(crate) fn paloalto(s: &str) -> Option<Out> {
     let kind = cols[3].as_str();
     let names: &[&str] = match kind {
         "TRAFFIC" | "THREAT" => &[
-            "future_use1", "receive_time", "serial", "type", "subtype", "future_use2",
-            "generated_time", "src", "dst", "natsrc", "natdst", "rule", "srcuser", "dstuser",
-            "app", "vsys", "from", "to", "inbound_if", "outbound_if", "logset", "future_use3",
-            "sessionid", "repeatcnt", "sport", "dport", "natsport", "natdport", "flags",
-            "proto", "action",
+            "future_use1",
+            "receive_time",
+            "serial",
+            "type",
+            "subtype",
+            "future_use2",
+            "generated_time",
+            "src",
+            "dst",
+            "natsrc",
+            "natdst",
+            "rule",
+            "srcuser",
+            "dstuser",
+            "app",
+            "vsys",
+            "from",
+            "to",
+            "inbound_if",
+            "outbound_if",
+            "logset",
+            "future_use3",
+            "sessionid",
+            "repeatcnt",
+            "sport",
+            "dport",
+            "natsport",
+            "natdport",
+            "flags",
+            "proto",
+            "action",
         ],
         "SYSTEM" => &[
-            "future_use1", "receive_time", "serial", "type", "subtype", "future_use2",
-            "generated_time", "vsys", "eventid", "object", "future_use3", "future_use4",
-            "module", "severity", "opaque",
+            "future_use1",
+            "receive_time",
+            "serial",
+            "type",
+            "subtype",
+            "future_use2",
+            "generated_time",
+            "vsys",
+            "eventid",
+            "object",
+            "future_use3",
+            "future_use4",
+            "module",
+            "severity",
+            "opaque",
         ],
         "CONFIG" => &[
-            "future_use1", "receive_time", "serial", "type", "subtype", "future_use2",
-            "generated_time", "host", "vsys", "cmd", "admin", "client", "result",
+            "future_use1",
+            "receive_time",
+            "serial",
+            "type",
+            "subtype",
+            "future_use2",
+            "generated_time",
+            "host",
+            "vsys",
+            "cmd",
+            "admin",
+            "client",
+            "result",
             "configuration_path",
         ],
         "HIPMATCH" | "GLOBALPROTECT" | "USERID" | "AUTH" | "DECRYPTION" | "CORRELATION" => &[
-            "future_use1", "receive_time", "serial", "type", "subtype", "future_use2",
+            "future_use1",
+            "receive_time",
+            "serial",
+            "type",
+            "subtype",
+            "future_use2",
             "generated_time",
         ],
         _ => return None,
     };
     let tail: &[&str] = match kind {
-        "TRAFFIC" => &["bytes", "bytes_sent", "bytes_received", "packets", "start", "elapsed", "category"],
+        "TRAFFIC" => &[
+            "bytes",
+            "bytes_sent",
+            "bytes_received",
+            "packets",
+            "start",
+            "elapsed",
+            "category",
+        ],
         "THREAT" => &["misc", "threatid", "category", "severity", "direction"],
         _ => &[],
     };
@@ -208,7 +274,11 @@ pub(crate) fn paloalto(s: &str) -> Option<Out> {
     o.observer("Palo Alto Networks", "PAN-OS");
     o.timestamp = parse_timestamp(&col(6).replace('/', "-"));
     let service = kind.to_ascii_lowercase();
-    let category: &[&str] = if kind == "TRAFFIC" { &["firewall"] } else { &[] };
+    let category: &[&str] = if kind == "TRAFFIC" {
+        &["firewall"]
+    } else {
+        &[]
+    };
     o.source(Some("paloalto"), &[service.as_str()], category);
     Some(o)
 }

@@ -116,7 +116,10 @@ fn standalone(s: &str, whole_line: bool) -> Option<(Out, &'static str)> {
         b'C' if s.starts_with("CEF:") => return cef::parse(s).map(|o| (o, "cef")),
         b'L' if s.starts_with("LEEF:") => return leef::parse(s).map(|o| (o, "leef")),
         b'%' => {
-            let ios = !(s.starts_with("%ASA-") || s.starts_with("%FTD-") || s.starts_with("%PIX-") || s.starts_with("%FWSM-"));
+            let ios = !(s.starts_with("%ASA-")
+                || s.starts_with("%FTD-")
+                || s.starts_with("%PIX-")
+                || s.starts_with("%FWSM-"));
             return cisco::asa(s).map(|o| (o, if ios { "cisco_ios" } else { "cisco_asa" }));
         }
         b't' if s.starts_with("type=") => return Some((text::audit(s), "auditd")),
@@ -209,8 +212,10 @@ fn with_header(h: Header<'_>) -> (Out, &'static str) {
     if !h.sd.is_empty() {
         let mut sd = Vec::new();
         syslog::sd_params(h.sd, |k, v| sd.push((k.to_owned(), v)));
-        let borrowed: Vec<(&str, std::borrow::Cow<'_, str>)> =
-            sd.iter().map(|(k, v)| (k.as_str(), std::borrow::Cow::Borrowed(v.as_str()))).collect();
+        let borrowed: Vec<(&str, std::borrow::Cow<'_, str>)> = sd
+            .iter()
+            .map(|(k, v)| (k.as_str(), std::borrow::Cow::Borrowed(v.as_str())))
+            .collect();
         for (k, v) in &sd {
             o.raw(k, v);
         }
@@ -237,7 +242,10 @@ mod tests {
         let p = text("just some words");
         assert!(!p.parsed);
         assert_eq!(p.format, "raw");
-        assert_eq!(p.event.get_str("message").as_deref(), Some("just some words"));
+        assert_eq!(
+            p.event.get_str("message").as_deref(),
+            Some("just some words")
+        );
         assert_eq!(p.event.original.as_deref(), Some("just some words"));
         assert!(!parse_json(b"[1,2]", &SourceHint::default()).parsed);
         assert!(!parse_json(b"{broken", &SourceHint::default()).parsed);
@@ -255,20 +263,30 @@ mod tests {
 
     #[test]
     fn formats_behind_syslog() {
-        assert_eq!(text("<134>Oct 11 22:14:15 fw CEF:0|V|P|1|100|x|5|src=10.0.0.1").format, "cef");
+        assert_eq!(
+            text("<134>Oct 11 22:14:15 fw CEF:0|V|P|1|100|x|5|src=10.0.0.1").format,
+            "cef"
+        );
         assert_eq!(text("<189>date=2019-05-10 time=11:50:48 devname=FG devid=F1 logid=1 type=traffic srcip=1.1.1.1").format, "fortigate");
         let p = text("Jun  1 10:00:00 gw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=1.2.3.4 DST=10.0.0.1 PROTO=TCP SPT=1 DPT=22");
         assert_eq!(p.format, "iptables");
         assert_eq!(p.event.get_str("host.name").as_deref(), Some("gw"));
         assert_eq!(text("Sep  1 10:25:29 10.10.10.1 %ASA-6-302013: Built inbound TCP connection 1 for outside:1.2.3.4/5 (1.2.3.4/5) to inside:10.0.0.1/80 (10.0.0.1/80)").format, "cisco_asa");
-        let p = text(r#"1 2019-05-15T16:25:50Z HOST CheckPoint 19710 - [action:"Drop"; src:"10.0.0.1"; dst:"10.0.0.2"] msg"#);
+        let p = text(
+            r#"1 2019-05-15T16:25:50Z HOST CheckPoint 19710 - [action:"Drop"; src:"10.0.0.1"; dst:"10.0.0.2"] msg"#,
+        );
         assert_eq!(p.event.get_str("action").as_deref(), Some("Drop"));
-        assert_eq!(p.event.get_str("destination.ip").as_deref(), Some("10.0.0.2"));
+        assert_eq!(
+            p.event.get_str("destination.ip").as_deref(),
+            Some("10.0.0.2")
+        );
     }
 
     #[test]
     fn json_text_and_journald() {
-        let p = text(r#"{"__REALTIME_TIMESTAMP":"1700000000000000","_HOSTNAME":"h","SYSLOG_IDENTIFIER":"sshd","_PID":"7","MESSAGE":"Accepted password for bob from 10.0.0.9 port 2222 ssh2"}"#);
+        let p = text(
+            r#"{"__REALTIME_TIMESTAMP":"1700000000000000","_HOSTNAME":"h","SYSLOG_IDENTIFIER":"sshd","_PID":"7","MESSAGE":"Accepted password for bob from 10.0.0.9 port 2222 ssh2"}"#,
+        );
         assert_eq!(p.format, "journald");
         assert_eq!(p.event.get_str("user.name").as_deref(), Some("bob"));
         assert_eq!(p.event.timestamp, Some(1_700_000_000_000));

@@ -32,13 +32,15 @@ pub(crate) fn classify(fields: Vec<(String, Value)>, hint: &SourceHint) -> Parse
             return Parsed::ok(windows::normalise(fields, map), "windows");
         }
     }
-    if has(&fields, "__REALTIME_TIMESTAMP") || has(&fields, "_HOSTNAME") && has(&fields, "MESSAGE") {
+    if has(&fields, "__REALTIME_TIMESTAMP") || has(&fields, "_HOSTNAME") && has(&fields, "MESSAGE")
+    {
         return journald(fields);
     }
     if let Some(p) = envelope(&fields, hint) {
         return p;
     }
-    let m365 = has(&fields, "Workload") && has(&fields, "Operation") && has(&fields, "CreationTime");
+    let m365 =
+        has(&fields, "Workload") && has(&fields, "Operation") && has(&fields, "CreationTime");
     let graph_signin = has(&fields, "userPrincipalName") && has(&fields, "createdDateTime");
     let mut e = sources::normalise(fields, hint);
     let format = if m365 {
@@ -62,7 +64,12 @@ pub(crate) fn classify(fields: Vec<(String, Value)>, hint: &SourceHint) -> Parse
                 "suricata"
             }
             Some("azure") if e.logsource.services.iter().any(|s| &**s == "signinlogs") => {
-                entra_signin(&mut e, "properties.userPrincipalName", "callerIpAddress", "time");
+                entra_signin(
+                    &mut e,
+                    "properties.userPrincipalName",
+                    "callerIpAddress",
+                    "time",
+                );
                 "entra_signin"
             }
             Some("azure") => "azure",
@@ -113,7 +120,11 @@ fn journald(fields: Vec<(String, Value)>) -> Parsed {
     let host = text("_HOSTNAME");
     let program = {
         let id = text("SYSLOG_IDENTIFIER");
-        if id.is_empty() { text("_COMM") } else { id }
+        if id.is_empty() {
+            text("_COMM")
+        } else {
+            id
+        }
     };
     let pid = text("_PID");
     let message = text("MESSAGE");
@@ -173,7 +184,12 @@ fn envelope(fields: &[(String, Value)], hint: &SourceHint) -> Option<Parsed> {
         ("time", Value::Int(i)) => Some(i * 1000),
         _ => None,
     });
-    merged.extend(fields.iter().filter(|(k, _)| k != "message" && k != "event").cloned());
+    merged.extend(
+        fields
+            .iter()
+            .filter(|(k, _)| k != "message" && k != "event")
+            .cloned(),
+    );
     let mut e = Event::from_fields(merged);
     e.timestamp = event.timestamp.or(stamp);
     e.logsource = event.logsource.clone();
@@ -191,7 +207,11 @@ fn cloudtrail(e: &mut Event) {
     copy(e, "userIdentity.arn", "user.name");
     copy(e, "errorCode", "error.code");
     copy(e, "errorMessage", "error.message");
-    let outcome = if e.get("errorCode").is_some() { "failure" } else { "success" };
+    let outcome = if e.get("errorCode").is_some() {
+        "failure"
+    } else {
+        "success"
+    };
     set(e, "event.outcome", outcome);
     set(e, "cloud.provider", "aws");
 }
@@ -254,7 +274,11 @@ fn entra_signin(e: &mut Event, user: &str, ip: &str, time: &str) {
         .or_else(|| e.get_str("status.errorCode"))
         .or_else(|| e.get_str("properties.status.errorCode"));
     if let Some(c) = code {
-        set(e, "event.outcome", if c == "0" { "success" } else { "failure" });
+        set(
+            e,
+            "event.outcome",
+            if c == "0" { "success" } else { "failure" },
+        );
     }
     set(e, "event.action", "sign-in");
     set(e, "event.category", "authentication");

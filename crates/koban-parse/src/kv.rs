@@ -120,8 +120,14 @@ pub(crate) fn map_common(kv: &[(&str, Cow<'_, str>)], o: &mut Out) {
             "src" | "srcip" | "src_ip" | "source" | "source_ip" | "source-address" | "sip" => {
                 endpoint(o, "source", v)
             }
-            "dst" | "dstip" | "dst_ip" | "dest" | "dest_ip" | "destination"
-            | "destination-address" | "dip" => endpoint(o, "destination", v),
+            "dst"
+            | "dstip"
+            | "dst_ip"
+            | "dest"
+            | "dest_ip"
+            | "destination"
+            | "destination-address"
+            | "dip" => endpoint(o, "destination", v),
             "spt" | "srcport" | "src_port" | "sport" | "source-port" | "s_port" => {
                 o.port("source.port", v)
             }
@@ -183,7 +189,13 @@ mod tests {
         let got: Vec<(&str, &str)> = kv.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         assert_eq!(
             got,
-            vec![("a", "1"), ("b", "two words"), ("c", ""), ("d", "say \"hi\""), ("e", "x")]
+            vec![
+                ("a", "1"),
+                ("b", "two words"),
+                ("c", ""),
+                ("d", "say \"hi\""),
+                ("e", "x")
+            ]
         );
         assert_eq!(leading_pairs("a=1 b=2 word c=3", 8), 2);
     }

@@ -23,9 +23,15 @@ pub(crate) fn parse(s: &str) -> Option<Out> {
         }
     }
     let mut o = Out::with_capacity(24);
-    for (n, v) in ["leef.version", "devVendor", "devProduct", "devVersion", "devEventId"]
-        .iter()
-        .zip(&header)
+    for (n, v) in [
+        "leef.version",
+        "devVendor",
+        "devProduct",
+        "devVersion",
+        "devEventId",
+    ]
+    .iter()
+    .zip(&header)
     {
         o.str(n, v);
     }
@@ -115,9 +121,11 @@ mod tests {
 
     #[test]
     fn leef2_custom_delimiter() -> Result<(), &'static str> {
-        let e = parse("LEEF:2.0|Lancope|StealthWatch|1.0|41|^|src=10.0.1.8^dst=10.0.0.5^sev=5^usrName=joe")
-            .ok_or("caret")?
-            .into_event();
+        let e = parse(
+            "LEEF:2.0|Lancope|StealthWatch|1.0|41|^|src=10.0.1.8^dst=10.0.0.5^sev=5^usrName=joe",
+        )
+        .ok_or("caret")?
+        .into_event();
         assert_eq!(e.get_str("destination.ip").as_deref(), Some("10.0.0.5"));
         assert_eq!(e.get_str("usrName").as_deref(), Some("joe"));
         let e = parse("LEEF:2.0|V|P|1|id|0x7C|src=10.0.0.1|dst=10.0.0.2")

@@ -61,9 +61,10 @@ fn auth_words(msg: &str, o: &mut Out) {
                 o.str("user.name", next.trim_matches(['<', '>', '\'', '"']));
                 user = true;
             }
-            "for" if !user
-                && words.get(i + 2) == Some(&"from")
-                && !matches!(next, "invalid" | "illegal") =>
+            "for"
+                if !user
+                    && words.get(i + 2) == Some(&"from")
+                    && !matches!(next, "invalid" | "illegal") =>
             {
                 o.str("user.name", next);
                 user = true;
@@ -101,7 +102,8 @@ fn sshd(msg: &str, o: &mut Out) {
         ("invalid-user", FAILURE)
     } else if msg.contains("maximum authentication attempts exceeded") {
         ("logon-failed", FAILURE)
-    } else if msg.starts_with("Connection closed") || msg.starts_with("Disconnected from")
+    } else if msg.starts_with("Connection closed")
+        || msg.starts_with("Disconnected from")
         || msg.starts_with("Received disconnect")
     {
         ("disconnected", "")
@@ -165,18 +167,23 @@ fn su(msg: &str, o: &mut Out) {
 
 fn pam(msg: &str, o: &mut Out) {
     auth_words(msg, o);
-    if let Some(module) = msg.split_once(':').map(|(m, _)| m).filter(|m| m.ends_with(')')) {
+    if let Some(module) = msg
+        .split_once(':')
+        .map(|(m, _)| m)
+        .filter(|m| m.ends_with(')'))
+    {
         o.str("pam.module", module);
     }
-    let (action, outcome) = if msg.contains("authentication failure") || msg.contains("check pass; user unknown") {
-        ("logon-failed", FAILURE)
-    } else if msg.contains("session opened") {
-        ("session-opened", SUCCESS)
-    } else if msg.contains("session closed") {
-        ("session-closed", "")
-    } else {
-        ("", "")
-    };
+    let (action, outcome) =
+        if msg.contains("authentication failure") || msg.contains("check pass; user unknown") {
+            ("logon-failed", FAILURE)
+        } else if msg.contains("session opened") {
+            ("session-opened", SUCCESS)
+        } else if msg.contains("session closed") {
+            ("session-closed", "")
+        } else {
+            ("", "")
+        };
     o.str("event.action", action);
     o.str("event.outcome", outcome);
 }
@@ -194,12 +201,18 @@ mod tests {
 
     #[test]
     fn sshd_messages() {
-        let e = run("sshd", "Failed password for invalid user admin from 1.2.3.4 port 4242 ssh2");
+        let e = run(
+            "sshd",
+            "Failed password for invalid user admin from 1.2.3.4 port 4242 ssh2",
+        );
         assert_eq!(e.get_str("user.name").as_deref(), Some("admin"));
         assert_eq!(e.get_str("source.ip").as_deref(), Some("1.2.3.4"));
         assert_eq!(e.get("source.port"), Some(&Value::Int(4242)));
         assert_eq!(e.get_str("event.outcome").as_deref(), Some("failure"));
-        let e = run("sshd", "Accepted publickey for root from 10.0.0.1 port 22 ssh2: RSA SHA256:x");
+        let e = run(
+            "sshd",
+            "Accepted publickey for root from 10.0.0.1 port 22 ssh2: RSA SHA256:x",
+        );
         assert_eq!(e.get_str("user.name").as_deref(), Some("root"));
         assert_eq!(e.get_str("event.outcome").as_deref(), Some("success"));
         let e = run("sshd", "reverse mapping checking getaddrinfo for ns.x.com [173.234.31.186] failed - POSSIBLE BREAK-IN ATTEMPT!");
@@ -214,10 +227,16 @@ mod tests {
         assert_eq!(e.get_str("event.outcome").as_deref(), Some("failure"));
         let e = run("sudo", "    mike : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/root ; USER=root ; COMMAND=/bin/ls");
         assert_eq!(e.get_str("user.name").as_deref(), Some("mike"));
-        assert_eq!(e.get_str("process.command_line").as_deref(), Some("/bin/ls"));
+        assert_eq!(
+            e.get_str("process.command_line").as_deref(),
+            Some("/bin/ls")
+        );
         assert_eq!(e.get_str("event.outcome").as_deref(), Some("failure"));
         let e = run("su", "BAD SU ger to fwmaster on /dev/ttyp0");
-        assert_eq!(e.get_str("user.effective.name").as_deref(), Some("fwmaster"));
+        assert_eq!(
+            e.get_str("user.effective.name").as_deref(),
+            Some("fwmaster")
+        );
         assert_eq!(e.get_str("event.outcome").as_deref(), Some("failure"));
     }
 }

@@ -46,7 +46,10 @@ pub fn normalise(fields: Vec<(String, Value)>, hint: &SourceHint) -> Event {
     let aws_source = event
         .get_str("eventSource")
         .is_some_and(|s| s.ends_with(".amazonaws.com"));
-    if has("eventSource") && has("eventName") && (has("awsRegion") || has("eventVersion") || aws_source) {
+    if has("eventSource")
+        && has("eventName")
+        && (has("awsRegion") || has("eventVersion") || aws_source)
+    {
         ls.product = Some("aws".into());
         ls.services.push("cloudtrail".into());
         time_keys = &["eventTime"];

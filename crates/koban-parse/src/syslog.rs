@@ -286,8 +286,8 @@ mod tests {
         let h = parse("2015 Nov 13 13:40:01 ether rsyslogd-2177: imuxsock begins").ok_or("a")?;
         assert_eq!(h.app, "rsyslogd-2177");
         assert!(h.timestamp.is_some());
-        let h = parse("2020-03-23 06:47:42.801612-0700  localhost sshd[3186]: error: x")
-            .ok_or("b")?;
+        let h =
+            parse("2020-03-23 06:47:42.801612-0700  localhost sshd[3186]: error: x").ok_or("b")?;
         assert_eq!((h.app, h.msg), ("sshd", "error: x"));
         assert!(parse("2017-01-23 03:44:14 dovecot_login authenticator failed").is_none());
         let h = parse("Sep  1 10:25:29 10.10.10.1 %SEC-6-IPACCESSLOGP: list 102").ok_or("c")?;
@@ -305,7 +305,9 @@ mod tests {
         sd_params(h.sd, |k, v| got.push((k.to_owned(), v)));
         assert_eq!(got[1], ("eventSource".to_owned(), "App\"x".to_owned()));
         let mut cp = Vec::new();
-        sd_params(r#"[action:"Drop"; ifdir:"inbound"]"#, |k, v| cp.push((k.to_owned(), v)));
+        sd_params(r#"[action:"Drop"; ifdir:"inbound"]"#, |k, v| {
+            cp.push((k.to_owned(), v))
+        });
         assert_eq!(cp[0], ("action".to_owned(), "Drop".to_owned()));
         Ok(())
     }

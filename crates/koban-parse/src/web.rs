@@ -138,9 +138,7 @@ pub(crate) fn apache_error(line: &str) -> Option<Out> {
             o.str("apache.module", module);
         } else if o.timestamp.is_none() && !level_seen {
             o.timestamp = apache_time(item);
-            if o.timestamp.is_none() {
-                return None;
-            }
+            o.timestamp?;
         } else {
             // `[hostname "x"] [uri "/y"]` trailers (mod_security) stay in the message.
             rest = &line[line.len() - r.len() - 1..];
@@ -181,11 +179,20 @@ pub(crate) fn nginx_error(line: &str) -> Option<Out> {
     let rest = line[20..].strip_prefix('[')?;
     let (level, msg) = rest.split_once(']')?;
     let mut o = Out::with_capacity(8);
-    o.timestamp = parse_timestamp(&format!("{}-{}-{}T{}Z", &line[..4], &line[5..7], &line[8..10], &line[11..19]));
+    o.timestamp = parse_timestamp(&format!(
+        "{}-{}-{}T{}Z",
+        &line[..4],
+        &line[5..7],
+        &line[8..10],
+        &line[11..19]
+    ));
     o.str("log.level", level);
     let msg = msg.trim_start();
     let (pid, msg) = match msg.split_once(": ") {
-        Some((p, m)) if p.bytes().all(|c| c.is_ascii_digit() || c == b'#' || c == b':') => {
+        Some((p, m))
+            if p.bytes()
+                .all(|c| c.is_ascii_digit() || c == b'#' || c == b':') =>
+        {
             (p.split(['#', ':']).next().unwrap_or_default(), m)
         }
         _ => ("", msg),
@@ -223,7 +230,10 @@ mod tests {
             .ok_or("none")?
             .into_event();
         assert_eq!(e.get_str("cs-uri-query").as_deref(), Some("id=1"));
-        assert_eq!(e.get_str("user_agent.original").as_deref(), Some("w3af.org"));
+        assert_eq!(
+            e.get_str("user_agent.original").as_deref(),
+            Some("w3af.org")
+        );
         assert_eq!(e.get("http.response.status_code"), Some(&Value::Int(200)));
         assert_eq!(e.get_str("user.name").as_deref(), Some("bob"));
         assert!(e.timestamp.is_some());
@@ -250,9 +260,11 @@ mod tests {
 
     #[test]
     fn nginx_error_line() -> Result<(), &'static str> {
-        let e = nginx_error("2015/01/08 11:31:23 [error] 80#2: *5 open() failed, client: 10.1.2.3, server: x")
-            .ok_or("none")?
-            .into_event();
+        let e = nginx_error(
+            "2015/01/08 11:31:23 [error] 80#2: *5 open() failed, client: 10.1.2.3, server: x",
+        )
+        .ok_or("none")?
+        .into_event();
         assert_eq!(e.get_str("source.ip").as_deref(), Some("10.1.2.3"));
         assert_eq!(e.get("process.pid"), Some(&Value::Int(80)));
         Ok(())

@@ -36,7 +36,10 @@ impl Tally {
             }
             Err(_) => {
                 self.panics += 1;
-                eprintln!("PANIC on record: {}", record.chars().take(300).collect::<String>());
+                eprintln!(
+                    "PANIC on record: {}",
+                    record.chars().take(300).collect::<String>()
+                );
             }
         }
     }
@@ -132,14 +135,21 @@ fn feed_stream(t: &mut Tally, name: &str, body: &[u8]) {
 }
 
 fn feed_file(t: &mut Tally, path: &Path) {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
     let Ok(bytes) = std::fs::read(path) else {
         eprintln!("cannot read {}", path.display());
         return;
     };
     if name.ends_with(".gz") {
         let mut out = Vec::new();
-        if flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out).is_ok() {
+        if flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .is_ok()
+        {
             feed_stream(t, name.trim_end_matches(".gz"), &out);
         }
     } else if name.ends_with(".zip") {
@@ -147,7 +157,9 @@ fn feed_file(t: &mut Tally, path: &Path) {
             return;
         };
         for i in 0..archive.len() {
-            let Ok(mut member) = archive.by_index(i) else { continue };
+            let Ok(mut member) = archive.by_index(i) else {
+                continue;
+            };
             let member_name = member.name().to_owned();
             let mut out = Vec::new();
             if member.is_file() && member.read_to_end(&mut out).is_ok() {
@@ -166,7 +178,9 @@ fn feed_file(t: &mut Tally, path: &Path) {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
@@ -216,11 +230,22 @@ fn every_record_parses_without_panic() {
     std::panic::set_hook(Box::new(|_| {}));
     let mut sources: BTreeMap<String, Tally> = BTreeMap::new();
     let mut skipped = Vec::new();
-    for top in ["multi/wazuh_rule_tests", "linux_text", "linux", "web", "network", "cloud"] {
+    for top in [
+        "multi/wazuh_rule_tests",
+        "linux_text",
+        "linux",
+        "web",
+        "network",
+        "cloud",
+    ] {
         let mut files = Vec::new();
         walk(&data.join(top), &mut files);
         for f in files {
-            let rel = f.strip_prefix(&data).unwrap_or(&f).to_string_lossy().into_owned();
+            let rel = f
+                .strip_prefix(&data)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .into_owned();
             let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if not_logs(name) {
                 skipped.push(rel);
@@ -230,20 +255,35 @@ fn every_record_parses_without_panic() {
             let source = if rel.ends_with(".ini") || rel.starts_with("linux_text") {
                 rel.clone()
             } else {
-                Path::new(&rel).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+                Path::new(&rel)
+                    .parent()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             };
             feed_file(sources.entry(source).or_default(), &f);
         }
     }
     let _ = std::panic::take_hook();
-    println!("{:<58} {:>8} {:>8} {:>6} {:>7}  formats", "source", "records", "parsed", "raw", "raw %");
+    println!(
+        "{:<58} {:>8} {:>8} {:>6} {:>7}  formats",
+        "source", "records", "parsed", "raw", "raw %"
+    );
     let (mut total, mut parsed, mut panics) = (0, 0, 0);
     let mut must_fix = Vec::new();
     for (name, t) in &sources {
         let raw = t.records - t.parsed - t.panics;
-        let share = if t.records == 0 { 0.0 } else { 100.0 * raw as f64 / t.records as f64 };
+        let share = if t.records == 0 {
+            0.0
+        } else {
+            100.0 * raw as f64 / t.records as f64
+        };
         let formats: Vec<String> = t.formats.iter().map(|(f, n)| format!("{f}:{n}")).collect();
-        println!("{name:<58} {:>8} {:>8} {raw:>6} {share:>6.1}%  {}", t.records, t.parsed, formats.join(" "));
+        println!(
+            "{name:<58} {:>8} {:>8} {raw:>6} {share:>6.1}%  {}",
+            t.records,
+            t.parsed,
+            formats.join(" ")
+        );
         for s in &t.raw_samples {
             println!("    raw: {s}");
         }
@@ -261,5 +301,8 @@ fn every_record_parses_without_panic() {
         skipped.join(", ")
     );
     assert_eq!(panics, 0, "records panicked");
-    assert!(must_fix.is_empty(), "sources of supported formats with raw records: {must_fix:?}");
+    assert!(
+        must_fix.is_empty(),
+        "sources of supported formats with raw records: {must_fix:?}"
+    );
 }
