@@ -64,7 +64,7 @@ pub(crate) fn fortigate(s: &str) -> Option<Out> {
     }
     if !date.is_empty() && !time.is_empty() {
         let zone = match tz.as_bytes() {
-            [s @ (b'+' | b'-'), ..] if tz.len() == 5 => {
+            [s @ (b'+' | b'-'), ..] if tz.len() == 5 && tz.is_ascii() => {
                 format!("{}{}:{}", *s as char, &tz[1..3], &tz[3..])
             }
             _ => "Z".into(),

@@ -320,3 +320,111 @@ fn m365_audit(e: &mut Event) {
         categories: Vec::new(),
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{parse_json, parse_json_value, SourceHint};
+
+    fn json(v: serde_json::Value) -> crate::Parsed {
+        parse_json(v.to_string().as_bytes(), &SourceHint::default())
+    }
+
+    #[test]
+    fn suricata_and_cloudtrail_get_ecs_beside_native_names() {
+        let p = json(
+            serde_json::json!({"timestamp":"2019-01-02T03:50:11.315110","event_type":"alert",
+            "src_ip":"8.42.77.171","src_port":49678,"dest_ip":"138.68.3.71","dest_port":22,"proto":"TCP",
+            "alert":{"action":"allowed","signature_id":2001219,"signature":"ET SCAN Potential SSH Scan","severity":2}}),
+        );
+        assert_eq!(p.format, "suricata");
+        assert_eq!(
+            p.event.get_str("rule.name").as_deref(),
+            Some("ET SCAN Potential SSH Scan")
+        );
+        assert_eq!(p.event.get_str("rule.id").as_deref(), Some("2001219"));
+        assert_eq!(p.event.get_str("network.transport").as_deref(), Some("tcp"));
+        assert_eq!(p.event.get_str("dest_ip").as_deref(), Some("138.68.3.71"));
+        let p = json(
+            serde_json::json!({"eventSource":"iam.amazonaws.com","eventName":"CreateUser",
+            "awsRegion":"us-east-1","eventTime":"2020-01-01T00:00:00Z","sourceIPAddress":"1.2.3.4",
+            "errorCode":"AccessDenied","userIdentity":{"userName":"bob"}}),
+        );
+        assert_eq!(p.format, "cloudtrail");
+        assert_eq!(
+            p.event.get_str("event.action").as_deref(),
+            Some("CreateUser")
+        );
+        assert_eq!(p.event.get_str("event.outcome").as_deref(), Some("failure"));
+        assert_eq!(p.event.get_str("source.ip").as_deref(), Some("1.2.3.4"));
+        assert_eq!(p.event.get_str("user.name").as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn entra_and_m365() {
+        let p = json(
+            serde_json::json!({"time":"2024-01-01T10:00:00Z","operationName":"Sign-in activity",
+            "category":"SignInLogs","resultType":"50126","callerIpAddress":"203.0.113.9",
+            "properties":{"userPrincipalName":"a@example.com","appDisplayName":"Azure Portal"}}),
+        );
+        assert_eq!(p.format, "entra_signin");
+        assert_eq!(p.event.logsource.services, vec!["signinlogs".into()]);
+        assert_eq!(p.event.get_str("event.outcome").as_deref(), Some("failure"));
+        assert_eq!(
+            p.event.get_str("user.name").as_deref(),
+            Some("a@example.com")
+        );
+        let p = json(
+            serde_json::json!({"id":"1","createdDateTime":"2024-01-01T10:00:00Z",
+            "userPrincipalName":"b@example.com","ipAddress":"198.51.100.4","status":{"errorCode":0}}),
+        );
+        assert_eq!(p.format, "entra_signin");
+        assert_eq!(p.event.get_str("event.outcome").as_deref(), Some("success"));
+        assert!(p.event.timestamp.is_some());
+        let p = json(
+            serde_json::json!({"CreationTime":"2024-01-01T10:00:00","Id":"x","Operation":"MailItemsAccessed",
+            "Workload":"Exchange","UserId":"c@example.com","ClientIP":"[2001:db8::1]:443","ResultStatus":"Succeeded"}),
+        );
+        assert_eq!(p.format, "m365");
+        assert_eq!(p.event.logsource.product.as_deref(), Some("m365"));
+        assert_eq!(p.event.get_str("source.ip").as_deref(), Some("2001:db8::1"));
+        assert_eq!(p.event.get_str("event.outcome").as_deref(), Some("success"));
+    }
+
+    #[test]
+    fn windows_events_keep_exactly_their_fields() -> Result<(), crate::MapError> {
+        let doc = serde_json::json!({"winlog":{"channel":"Microsoft-Windows-Sysmon/Operational","event_id":1,
+            "provider_name":"Microsoft-Windows-Sysmon","computer_name":"ws1",
+            "event_data":{"Image":"C:\\Windows\\cmd.exe","CommandLine":"cmd /c whoami"}},
+            "@timestamp":"2024-01-01T00:00:00Z","agent":{"type":"winlogbeat"},"message":"Process Create"});
+        let p = parse_json_value(doc.clone(), &SourceHint::default());
+        assert_eq!(p.format, "windows");
+        let reader = crate::Reader::new()?;
+        let direct = reader.normalise_json(doc, &SourceHint::default());
+        let names = |e: &koban_event::Event| -> Vec<String> {
+            e.fields().iter().map(|f| f.name.to_string()).collect()
+        };
+        assert_eq!(Some(names(&p.event)), direct.as_ref().map(names));
+        assert_eq!(
+            p.event.get_str("Image").as_deref(),
+            Some("C:\\Windows\\cmd.exe")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn shipper_envelope_is_unwrapped() {
+        let p = json(
+            serde_json::json!({"@timestamp":"2024-01-01T00:00:00Z","agent":{"type":"filebeat"},
+            "log":{"file":{"path":"/var/log/auth.log"}},
+            "message":"Jan  1 00:00:00 h1 sshd[5]: Invalid user eve from 192.0.2.1 port 4000"}),
+        );
+        assert_eq!(p.format, "sshd");
+        assert_eq!(p.event.get_str("user.name").as_deref(), Some("eve"));
+        assert_eq!(
+            p.event.get_str("log.file.path").as_deref(),
+            Some("/var/log/auth.log")
+        );
+        assert!(p.event.logsource.services.contains(&"sshd".into()));
+        assert!(p.event.timestamp.is_some());
+    }
+}

@@ -21,8 +21,13 @@ pub(crate) fn pairs(s: &str) -> Vec<(&str, Cow<'_, str>)> {
         while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
             i += 1;
         }
-        if i >= b.len() || b[i] != b'=' || i == start {
-            continue; // a bare word (or a stray `=`): not a pair
+        if i >= b.len() || b[i] != b'=' {
+            continue; // a bare word: not a pair
+        }
+        if i == start {
+            // A stray `=` with no key: step over it (staying put would loop forever).
+            i += 1;
+            continue;
         }
         let key = &s[start..i];
         i += 1;
@@ -198,6 +203,8 @@ mod tests {
             ]
         );
         assert_eq!(leading_pairs("a=1 b=2 word c=3", 8), 2);
+        // Regression: a `=` without a key once made the tokenizer spin.
+        assert_eq!(pairs("= =x a==b ==").len(), 1);
     }
 
     #[test]

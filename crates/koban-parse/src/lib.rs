@@ -1,8 +1,13 @@
-//! Log readers and normalisation: files in (EVTX, JSON, NDJSON, zip archives of
-//! those, plain syslog/access/audit lines), [`koban_event::Event`]s out.
+//! Log readers and normalisation into [`koban_event::Event`]s, through two doors:
 //!
-//! A broken file or record is reported through the error callback and skipped; the
-//! rest of the input is still read. Nothing here panics on bad input.
+//! - files ([`Reader`]): EVTX, JSON, NDJSON, zip/gzip/tar archives of those, plain
+//!   text lines. A broken file or record is reported through the error callback and
+//!   skipped; the rest of the input is still read.
+//! - one record at a time ([`parse_text`], [`parse_json`], [`parse_json_value`]), the
+//!   way the server's listeners receive them: the format is found from the content,
+//!   the original is kept, and a record nothing understands comes back `raw`.
+//!
+//! Nothing here panics on bad input.
 
 mod cef;
 mod cisco;

@@ -81,7 +81,12 @@ pub fn normalise(fields: Vec<(String, Value)>, hint: &SourceHint) -> Event {
     } else if has("event_type") && has("src_ip") && has("dest_ip") {
         ls.product = Some("suricata".into());
     } else if has("operationName") && has("category") && has("properties.status.errorCode")
-        || has("operationName") && has("category") && has("properties")
+        || has("operationName")
+            && has("category")
+            && event
+                .fields()
+                .iter()
+                .any(|f| f.key().starts_with("properties."))
     {
         ls.product = Some("azure".into());
         if let Some(c) = event.get_str("category") {
