@@ -184,7 +184,7 @@ fn outcome(msg: &str, id: &str, o: &mut Out) {
         || lower.contains("drop ")
     {
         "deny"
-    } else if lower.starts_with("built") {
+    } else if lower.starts_with("built") && lower.contains(" connection ") {
         "allow"
     } else {
         ""

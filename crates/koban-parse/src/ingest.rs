@@ -209,9 +209,35 @@ fn with_header(h: Header<'_>) -> (Out, &'static str) {
         o.port("process.pid", h.pid);
     }
     o.str("log.syslog.msgid", h.msgid);
-    if !h.sd.is_empty() {
+    // Structured data: the RFC 5424 element, or one inside the message of a relayed
+    // line (Junos: `junos-flow: 2017-09-23T13:54:54Z host RT_FLOW - ID [junos@2636 k="v"]`).
+    let mut sd_text = h.sd;
+    if sd_text.is_empty() && format == "syslog" {
+        if let Some(at) = msg.find(" [") {
+            let tail = &msg[at + 1..];
+            if tail.split(' ').next().is_some_and(|id| id.contains('@')) && tail.contains("=\"") {
+                sd_text = tail;
+            }
+        }
+    }
+    let format = match format {
+        "syslog" if program == "checkpoint" && !sd_text.is_empty() => {
+            o.observer("Check Point", "Firewall");
+            o.logsource = Default::default();
+            o.source(Some("checkpoint"), &["firewall"], &["firewall"]);
+            "checkpoint"
+        }
+        "syslog" if program.starts_with("junos") || sd_text.starts_with("[junos@") => {
+            o.observer("Juniper", "Junos");
+            o.logsource = Default::default();
+            o.source(Some("juniper"), &[], &[]);
+            "junos"
+        }
+        f => f,
+    };
+    if !sd_text.is_empty() {
         let mut sd = Vec::new();
-        syslog::sd_params(h.sd, |k, v| sd.push((k.to_owned(), v)));
+        syslog::sd_params(sd_text, |k, v| sd.push((k.to_owned(), v)));
         let borrowed: Vec<(&str, std::borrow::Cow<'_, str>)> = sd
             .iter()
             .map(|(k, v)| (k.as_str(), std::borrow::Cow::Borrowed(v.as_str())))
@@ -276,10 +302,21 @@ mod tests {
             r#"1 2019-05-15T16:25:50Z HOST CheckPoint 19710 - [action:"Drop"; src:"10.0.0.1"; dst:"10.0.0.2"] msg"#,
         );
         assert_eq!(p.event.get_str("action").as_deref(), Some("Drop"));
+        assert_eq!(p.format, "checkpoint");
+
         assert_eq!(
             p.event.get_str("destination.ip").as_deref(),
             Some("10.0.0.2")
         );
+        let p = text(
+            r#"Sep 23 13:54:55 192.168.1.1 junos-flow: 2017-09-23T13:54:54.803Z srx RT_FLOW - RT_FLOW_SESSION_DENY [junos@2636.1.1.1.2.39 source-address="192.168.1.1" source-port="1080" destination-address="192.168.1.2" username="N/A"] session denied"#,
+        );
+        assert_eq!(p.format, "junos");
+        assert_eq!(
+            p.event.get_str("destination.ip").as_deref(),
+            Some("192.168.1.2")
+        );
+        assert!(p.event.get("user.name").is_none());
     }
 
     #[test]

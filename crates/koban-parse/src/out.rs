@@ -19,9 +19,9 @@ impl Out {
         }
     }
 
-    /// A text field; empty values and the usual "no value" dashes are left out.
+    /// A text field; empty values and the usual "no value" marks (`-`, `N/A`) are left out.
     pub fn str(&mut self, name: &str, value: &str) {
-        if !value.is_empty() && value != "-" {
+        if !value.is_empty() && value != "-" && !value.eq_ignore_ascii_case("n/a") {
             self.fields.push((name.to_owned(), Value::from(value)));
         }
     }

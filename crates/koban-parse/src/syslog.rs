@@ -259,7 +259,7 @@ pub(crate) fn sd_params(sd: &str, mut f: impl FnMut(&str, String)) {
                 }
             }
             if k_end > k_start && k_end < i {
-                f(&sd[k_start..k_end], value);
+                f(sd[k_start..k_end].trim_end_matches(':'), value);
             }
             i = j + 1;
         } else {
