@@ -238,7 +238,9 @@ pub(crate) fn sd_params(sd: &str, mut f: impl FnMut(&str, String)) {
                 k_end -= 1;
             }
             let mut k_start = k_end;
-            while k_start > 0 && !b" [;\t".contains(&b[k_start - 1]) {
+            // Keys are short: a bounded look-back keeps hostile input (a line of
+            // quotes without separators) linear.
+            while k_start > 0 && k_end - k_start < 128 && !b" [;\t\"".contains(&b[k_start - 1]) {
                 k_start -= 1;
             }
             let mut value = String::new();
