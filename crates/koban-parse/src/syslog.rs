@@ -243,6 +243,10 @@ pub(crate) fn sd_params(sd: &str, mut f: impl FnMut(&str, String)) {
             while k_start > 0 && k_end - k_start < 128 && !b" [;\t\"".contains(&b[k_start - 1]) {
                 k_start -= 1;
             }
+            // The bound may stop inside a multi-byte character (found by fuzzing).
+            while !sd.is_char_boundary(k_start) {
+                k_start += 1;
+            }
             let mut value = String::new();
             let mut j = b.len();
             let mut chars = sd[i + 1..].char_indices();
@@ -311,6 +315,9 @@ mod tests {
             cp.push((k.to_owned(), v))
         });
         assert_eq!(cp[0], ("action".to_owned(), "Drop".to_owned()));
+        // Regression (fuzz): a key longer than the look-back, ending in multi-byte text.
+        let long = format!("[x@1 {}é=\"v\"]", "k".repeat(127));
+        sd_params(&long, |_, _| {});
         Ok(())
     }
 }

@@ -91,11 +91,18 @@ fn mangled_json_records_never_panic() {
 fn long_hostile_lines_stay_fast() {
     let hint = SourceHint::default();
     for body in ["\"a", "a=", "[x@1 k=\"", "\\|", "%ASA-1-100000: from "] {
-        let line = format!("<13>1 2024-01-01T00:00:00Z h a - - [{}", body.repeat(200_000));
+        let line = format!(
+            "<13>1 2024-01-01T00:00:00Z h a - - [{}",
+            body.repeat(200_000)
+        );
         let start = std::time::Instant::now();
         let _ = parse_text(&line, &hint);
         let cef = format!("CEF:0|a|b|c|d|e|1|{}", body.repeat(200_000));
         let _ = parse_text(&cef, &hint);
-        assert!(start.elapsed().as_secs() < 5, "{body:?} took {:?}", start.elapsed());
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "{body:?} took {:?}",
+            start.elapsed()
+        );
     }
 }
