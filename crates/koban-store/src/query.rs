@@ -3,7 +3,9 @@
 
 use std::ops::Bound;
 
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery,
+};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Index, Term};
 
@@ -102,25 +104,43 @@ fn filter_query(filter: &FieldFilter, fields: &Fields) -> Result<Box<dyn Query>,
                     "range on store field {field:?} is not supported"
                 )));
             }
+            if min.is_some_and(f64::is_nan) || max.is_some_and(f64::is_nan) {
+                return Err(StoreError::InvalidQuery(format!("range on {field:?} with NaN")));
+            }
             if min.is_none() && max.is_none() {
                 return Err(StoreError::InvalidQuery(format!(
                     "range on {field:?} has no bound"
                 )));
             }
-            let bound = |v: Option<f64>| {
-                v.map_or(Bound::Unbounded, |v| {
-                    let mut t = Term::from_field_json_path(fields.f, &name, true);
-                    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-                        t.append_type_and_fast_value(v as i64);
-                    } else {
-                        t.append_type_and_fast_value(v);
-                    }
-                    Bound::Included(t)
-                })
-            };
-            Ok(Box::new(RangeQuery::new(bound(*min), bound(*max))))
+            Ok(json_range(fields.f, &name, *min, *max))
         }
     }
+}
+
+/// A numeric range on one JSON path, as a walk over its term dictionary: tantivy
+/// orders number terms by value within a path and type. Integers and floats are
+/// separate types there, so both are searched; both bounds are always set so the
+/// walk stays within the path.
+fn json_range(field: Field, path: &str, min: Option<f64>, max: Option<f64>) -> Box<dyn Query> {
+    let term = |append: &dyn Fn(&mut Term)| {
+        let mut t = Term::from_field_json_path(field, path, true);
+        append(&mut t);
+        t
+    };
+    let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
+    let mut alternatives: Vec<Box<dyn Query>> = vec![Box::new(InvertedIndexRangeQuery::new(
+        Bound::Included(term(&|t| t.append_type_and_fast_value(lo))),
+        Bound::Included(term(&|t| t.append_type_and_fast_value(hi))),
+    ))];
+    // Saturating casts: ±inf become i64::MIN / MAX.
+    let (ilo, ihi) = (lo.ceil() as i64, hi.floor() as i64);
+    if ilo <= ihi {
+        alternatives.push(Box::new(InvertedIndexRangeQuery::new(
+            Bound::Included(term(&|t| t.append_type_and_fast_value(ilo))),
+            Bound::Included(term(&|t| t.append_type_and_fast_value(ihi))),
+        )));
+    }
+    any_of(alternatives)
 }
 
 /// Exact (case-insensitive) or wildcard match on a keyword field, or on one path of

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
-use tantivy::columnar::DynamicColumn;
-use tantivy::schema::Value as _;
-use tantivy::{DocAddress, DocId, Order, Score, SegmentOrdinal, SegmentReader, TantivyDocument};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::EnableScoring;
+use tantivy::schema::{IndexRecordOption, Type, Value as _, ValueBytes};
+use tantivy::{BitSet, DocAddress, DocSet, Order, TantivyDocument, Term, TERMINATED};
 
 use koban_event::Event;
 
@@ -166,7 +166,7 @@ impl StoreSearcher {
 
     /// Counts matching events per value of `field` (lower-cased, as indexed),
     /// largest first; `req.limit` caps the number of values returned (0: all).
-    /// Events without the field are not counted.
+    /// Events without the field are not counted; a list counts once per element.
     pub fn count_by(
         &self,
         req: &SearchRequest,
@@ -177,18 +177,11 @@ impl StoreSearcher {
                 "count_by on store field {field:?} is not supported"
             )));
         }
-        let column = format!("f.{}", field.to_lowercase());
+        let path = field.to_lowercase();
         let mut counts: HashMap<String, u64> = HashMap::new();
         for part in self.partitions(req)? {
-            let q = query::build(req, &part.index, &part.fields)?;
-            let fruit = part
-                .reader
-                .searcher()
-                .search(&q, &CountBy { column: &column })
+            count_partition(&part, req, &path, &mut counts)
                 .map_err(|e| StoreError::index(&part.key, e))?;
-            for (k, n) in fruit {
-                *counts.entry(k).or_default() += n;
-            }
         }
         let mut out: Vec<(String, u64)> = counts.into_iter().collect();
         out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -196,6 +189,91 @@ impl StoreSearcher {
             out.truncate(req.limit);
         }
         Ok(out)
+    }
+}
+
+/// `count_by` in one partition: the matching documents as a bitset per segment, then
+/// one walk over the path's terms in the dictionary, counting each term's postings
+/// that are in the set. With no condition at all, a term's document frequency is
+/// its count and no posting is read.
+fn count_partition(
+    part: &Partition,
+    req: &SearchRequest,
+    path: &str,
+    counts: &mut HashMap<String, u64>,
+) -> tantivy::Result<()> {
+    let everything = req.filters.is_empty()
+        && req.text.is_none()
+        && req.from_ms.is_none()
+        && req.to_ms.is_none();
+    let query = query::build(req, &part.index, &part.fields)
+        .map_err(|e| tantivy::TantivyError::InvalidArgument(e.to_string()))?;
+    let searcher = part.reader.searcher();
+    let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+    let prefix = Term::from_field_json_path(part.fields.f, path, true);
+    let prefix = prefix.serialized_value_bytes();
+    let mut end = prefix.to_vec();
+    // The path ends in a 0 byte; the next byte value bounds every term of the path.
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    for segment in searcher.segment_readers() {
+        let matching = if everything && segment.alive_bitset().is_none() {
+            None
+        } else {
+            let mut bits = BitSet::with_max_value(segment.max_doc());
+            let mut scorer = weight.scorer(segment, 1.0)?;
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                if segment.is_deleted(doc) {
+                    doc = scorer.advance();
+                    continue;
+                }
+                bits.insert(doc);
+                doc = scorer.advance();
+            }
+            Some(bits)
+        };
+        let inverted = segment.inverted_index(part.fields.f)?;
+        let mut terms = inverted.terms().range().ge(prefix).lt(&end).into_stream()?;
+        while terms.advance() {
+            let n = match &matching {
+                None => u64::from(terms.value().doc_freq),
+                Some(bits) => {
+                    let mut postings = inverted
+                        .read_block_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
+                    let mut n = 0;
+                    loop {
+                        let docs = postings.docs();
+                        if docs.is_empty() {
+                            break;
+                        }
+                        n += docs.iter().filter(|&&d| bits.contains(d)).count() as u64;
+                        postings.advance();
+                    }
+                    n
+                }
+            };
+            if n > 0 {
+                if let Some(value) = term_value(&terms.key()[prefix.len()..]) {
+                    *counts.entry(value).or_default() += n;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The text form of a JSON term's value (type byte, then the value).
+fn term_value(bytes: &[u8]) -> Option<String> {
+    let v = ValueBytes::wrap(bytes);
+    match v.typ() {
+        Type::Str => v.as_str().map(str::to_owned),
+        Type::I64 => v.as_i64().map(|i| i.to_string()),
+        Type::U64 => v.as_u64().map(|u| u.to_string()),
+        Type::F64 => v.as_f64().map(|f| f.to_string()),
+        Type::Bool => v.as_bool().map(|b| b.to_string()),
+        _ => None,
     }
 }
 
@@ -238,98 +316,5 @@ fn hit(part: &Partition, doc: &TantivyDocument) -> SearchHit {
             original.as_deref(),
         ),
         original,
-    }
-}
-
-/// Counts values of one JSON fast-field path over the matching documents. A path can
-/// hold several column types (a field that is sometimes text, sometimes a number);
-/// each is counted, numbers under their text form.
-struct CountBy<'a> {
-    column: &'a str,
-}
-
-struct SegmentCountBy {
-    columns: Vec<DynamicColumn>,
-    /// Per str column, counts by term ordinal (resolved to text once, at harvest).
-    ords: Vec<HashMap<u64, u64>>,
-    values: HashMap<String, u64>,
-}
-
-impl Collector for CountBy<'_> {
-    type Fruit = HashMap<String, u64>;
-    type Child = SegmentCountBy;
-
-    fn for_segment(
-        &self,
-        _: SegmentOrdinal,
-        segment: &SegmentReader,
-    ) -> tantivy::Result<SegmentCountBy> {
-        let mut columns = Vec::new();
-        for handle in segment.fast_fields().dynamic_column_handles(self.column)? {
-            columns.push(handle.open()?);
-        }
-        let ords = columns.iter().map(|_| HashMap::new()).collect();
-        Ok(SegmentCountBy {
-            columns,
-            ords,
-            values: HashMap::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<HashMap<String, u64>>) -> tantivy::Result<Self::Fruit> {
-        let mut all = HashMap::new();
-        for fruit in fruits {
-            for (k, n) in fruit {
-                *all.entry(k).or_default() += n;
-            }
-        }
-        Ok(all)
-    }
-}
-
-impl SegmentCollector for SegmentCountBy {
-    type Fruit = HashMap<String, u64>;
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        for (i, column) in self.columns.iter().enumerate() {
-            match column {
-                DynamicColumn::Str(c) => {
-                    for ord in c.term_ords(doc) {
-                        *self.ords[i].entry(ord).or_default() += 1;
-                    }
-                }
-                DynamicColumn::I64(c) => count_values(&mut self.values, c.values_for_doc(doc)),
-                DynamicColumn::U64(c) => count_values(&mut self.values, c.values_for_doc(doc)),
-                DynamicColumn::F64(c) => count_values(&mut self.values, c.values_for_doc(doc)),
-                DynamicColumn::Bool(c) => count_values(&mut self.values, c.values_for_doc(doc)),
-                _ => {}
-            }
-        }
-    }
-
-    fn harvest(mut self) -> HashMap<String, u64> {
-        let mut text = String::new();
-        for (column, ords) in self.columns.iter().zip(&self.ords) {
-            let DynamicColumn::Str(c) = column else {
-                continue;
-            };
-            for (&ord, &n) in ords {
-                text.clear();
-                if c.ord_to_str(ord, &mut text).unwrap_or(false) {
-                    *self.values.entry(text.clone()).or_default() += n;
-                }
-            }
-        }
-        self.values
-    }
-}
-
-fn count_values<T: ToString>(counts: &mut HashMap<String, u64>, values: impl Iterator<Item = T>) {
-    for v in values {
-        *counts.entry(v.to_string()).or_default() += 1;
     }
 }
