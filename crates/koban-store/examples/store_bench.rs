@@ -24,14 +24,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads = arg(2, 2);
     let budget_mb = arg(3, 256);
 
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/windows/mordor_json");
+    let data =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/windows/mordor_json");
     let mut events = load(&data)?;
     // KOBAN_BENCH_EVENTS caps the events used, for quick experiments.
-    if let Some(n) = std::env::var("KOBAN_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("KOBAN_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         events.truncate(n);
     }
     let fields: usize = events.iter().map(Event::len).sum();
-    let bytes: usize = events.iter().filter_map(|e| e.original.as_deref()).map(str::len).sum();
+    let bytes: usize = events
+        .iter()
+        .filter_map(|e| e.original.as_deref())
+        .map(str::len)
+        .sum();
     println!(
         "average event: {:.0} fields, {:.0} bytes of original record",
         fields as f64 / events.len() as f64,
@@ -132,7 +140,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut newest = SearchRequest::new("bench");
         newest.filters.push(FieldFilter::eq("Computer", host));
         newest.limit = 1;
-        let last = store.search(&newest)?.hits.first().map(|h| h.time_ms).unwrap_or(0);
+        let last = store
+            .search(&newest)?
+            .hits
+            .first()
+            .map(|h| h.time_ms)
+            .unwrap_or(0);
         let mut day = SearchRequest::new("bench");
         day.filters.push(FieldFilter::eq("Computer", host));
         day.from_ms = Some(last - 86_400_000);

@@ -54,6 +54,12 @@ pub struct StoreOptions {
     pub max_open_writers: usize,
     /// A writer that received nothing for this many commits is closed.
     pub close_idle_after_commits: u32,
+    /// Fields (names, case-insensitive) indexed only as words for free text, not as
+    /// exact values: long prose that is unique per event. Windows' rendered
+    /// `Message` repeats the event data in ~800 bytes, and as exact terms it was
+    /// about half of the term dictionary. Filters on these fields match nothing;
+    /// search their words with `text`.
+    pub text_only_fields: Vec<String>,
 }
 
 impl Default for StoreOptions {
@@ -63,6 +69,7 @@ impl Default for StoreOptions {
             writer_threads: 2,
             max_open_writers: 4,
             close_idle_after_commits: 3,
+            text_only_fields: vec!["message".into()],
         }
     }
 }
@@ -139,7 +146,14 @@ impl EventStore {
                 root: dir.to_path_buf(),
                 partitions: RwLock::new(partitions),
             }),
-            options,
+            options: StoreOptions {
+                text_only_fields: options
+                    .text_only_fields
+                    .iter()
+                    .map(|f| f.to_lowercase())
+                    .collect(),
+                ..options
+            },
             writers: Writers::default(),
             applied_seq,
             last_written: None,
@@ -178,34 +192,22 @@ impl EventStore {
             };
             self.last_written = Some((e.seq, e.sub));
             let clock = self.writers.tick();
-            let w = self.writer_for(key)?;
+            let w = writer_for(
+                &mut self.writers,
+                &self.shared,
+                &self.options,
+                self.applied_seq,
+                key,
+            )?;
             if w.holds(e.seq, e.sub) {
                 report.skipped += 1;
                 continue;
             }
-            let doc = w.part.fields.document(e);
+            let doc = w.part.fields.document(e, &self.options.text_only_fields);
             w.add(doc, e.seq, e.sub, Fields::event_time(e), clock)?;
             report.written += 1;
         }
         Ok(report)
-    }
-
-    fn writer_for(&mut self, key: PartitionKey) -> Result<&mut OpenWriter, StoreError> {
-        let shared = &self.shared;
-        let options = &self.options;
-        self.writers
-            .get_or_open(&key, options.max_open_writers, self.applied_seq, || {
-                let existing = shared.partitions().get(&key).cloned();
-                let part = match existing {
-                    Some(p) => p,
-                    None => {
-                        let p = Arc::new(Partition::open_or_create(&shared.root, key.clone())?);
-                        shared.partitions_mut().insert(key.clone(), p.clone());
-                        p
-                    }
-                };
-                OpenWriter::open(part, options)
-            })
     }
 
     /// Makes every written event durable and records `applied_seq`: the caller
@@ -269,4 +271,27 @@ impl EventStore {
         let tenant = TenantId::new(tenant)?;
         retention::apply(&self.shared, &mut self.writers, &tenant, keep_days, now_ms)
     }
+}
+
+/// The partition's open writer, opening the partition (creating it) and the writer
+/// as needed. A free function so `write` can borrow the options beside it.
+fn writer_for<'w>(
+    writers: &'w mut Writers,
+    shared: &Shared,
+    options: &StoreOptions,
+    applied_seq: u64,
+    key: PartitionKey,
+) -> Result<&'w mut OpenWriter, StoreError> {
+    writers.get_or_open(&key, options.max_open_writers, applied_seq, || {
+        let existing = shared.partitions().get(&key).cloned();
+        let part = match existing {
+            Some(p) => p,
+            None => {
+                let p = Arc::new(Partition::open_or_create(&shared.root, key.clone())?);
+                shared.partitions_mut().insert(key.clone(), p.clone());
+                p
+            }
+        };
+        OpenWriter::open(part, options)
+    })
 }

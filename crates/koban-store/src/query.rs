@@ -4,7 +4,8 @@
 use std::ops::Bound;
 
 use tantivy::query::{
-    AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery,
+    AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, Query, RangeQuery, RegexQuery,
+    TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Index, Term};
@@ -105,7 +106,9 @@ fn filter_query(filter: &FieldFilter, fields: &Fields) -> Result<Box<dyn Query>,
                 )));
             }
             if min.is_some_and(f64::is_nan) || max.is_some_and(f64::is_nan) {
-                return Err(StoreError::InvalidQuery(format!("range on {field:?} with NaN")));
+                return Err(StoreError::InvalidQuery(format!(
+                    "range on {field:?} with NaN"
+                )));
             }
             if min.is_none() && max.is_none() {
                 return Err(StoreError::InvalidQuery(format!(
@@ -127,7 +130,10 @@ fn json_range(field: Field, path: &str, min: Option<f64>, max: Option<f64>) -> B
         append(&mut t);
         t
     };
-    let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
+    let (lo, hi) = (
+        min.unwrap_or(f64::NEG_INFINITY),
+        max.unwrap_or(f64::INFINITY),
+    );
     let mut alternatives: Vec<Box<dyn Query>> = vec![Box::new(InvertedIndexRangeQuery::new(
         Bound::Included(term(&|t| t.append_type_and_fast_value(lo))),
         Bound::Included(term(&|t| t.append_type_and_fast_value(hi))),

@@ -129,7 +129,9 @@ impl Fields {
         e.event.timestamp.unwrap_or(e.received_ms)
     }
 
-    pub(crate) fn document(&self, e: &StoredEvent<'_>) -> TantivyDocument {
+    /// `text_only` holds lower-cased field names kept out of the exact index (see
+    /// [`StoreOptions::text_only_fields`](crate::StoreOptions::text_only_fields)).
+    pub(crate) fn document(&self, e: &StoredEvent<'_>, text_only: &[String]) -> TantivyDocument {
         let mut doc = TantivyDocument::default();
         doc.add_i64(self.time, Fields::event_time(e));
         doc.add_i64(self.received, e.received_ms);
@@ -142,8 +144,14 @@ impl Fields {
         let mut indexed = Vec::with_capacity(e.event.len());
         let mut named = serde_json::Map::with_capacity(e.event.len());
         for field in e.event.fields() {
-            if let Some(v) = indexed_value(&field.value) {
+            let exact = !text_only.iter().any(|t| t == field.key());
+            if let Some(v) = indexed_value(&field.value).filter(|_| exact) {
                 indexed.push((field.key().to_owned(), v));
+            }
+            // A text-only field stays searchable by its words even when the
+            // original record does not contain it.
+            if let (false, Some(_), Value::Str(t)) = (exact, &e.event.original, &field.value) {
+                doc.add_text(self.text, t.as_str());
             }
             named.insert(field.name.to_string(), to_json(&field.value));
         }

@@ -240,8 +240,10 @@ fn count_partition(
             let n = match &matching {
                 None => u64::from(terms.value().doc_freq),
                 Some(bits) => {
-                    let mut postings = inverted
-                        .read_block_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
+                    let mut postings = inverted.read_block_postings_from_terminfo(
+                        terms.value(),
+                        IndexRecordOption::Basic,
+                    )?;
                     let mut n = 0;
                     loop {
                         let docs = postings.docs();

@@ -17,6 +17,7 @@ fn options() -> StoreOptions {
         writer_threads: 1,
         max_open_writers: 2,
         close_idle_after_commits: 2,
+        ..StoreOptions::default()
     }
 }
 
@@ -27,6 +28,10 @@ fn event(host: &str, event_id: i64, cmd: &str, time: i64) -> Event {
         ("CommandLine".into(), Value::from(cmd)),
         ("source.ip".into(), Value::from("10.1.2.3")),
         ("Duration".into(), Value::Float(1.5)),
+        (
+            "Message".into(),
+            Value::from(format!("Process {cmd} started on {host}")),
+        ),
     ]);
     e.timestamp = Some(time);
     e.original = Some(format!("{host} EventID={event_id} cmd={cmd}").into());
@@ -211,6 +216,24 @@ fn filters_wildcards_ranges_text_and_time() {
     assert_eq!(count(&store, &r), 1);
     r.text = Some("HOST-2 cmd".into());
     assert_eq!(count(&store, &r), 10);
+    // Message is text-only by default: no exact match, found by its words, and
+    // still returned with the event.
+    assert_eq!(
+        q(vec![FieldFilter::eq(
+            "Message",
+            "Process cmd.exe /c run17 started on HOST-2"
+        )]),
+        0
+    );
+    let mut r = SearchRequest::new("acme");
+    r.text = Some("started".into());
+    assert_eq!(count(&store, &r), 30);
+    r.text = Some("run17".into());
+    let hit = &store.search(&r).expect("search").hits[0];
+    assert!(hit
+        .event
+        .get_str("message")
+        .is_some_and(|m| m.contains("run17")));
     // Time range on event time: seq s is at T0 + s seconds, [from, to).
     let mut r = SearchRequest::new("acme");
     r.from_ms = Some(T0 + 5_000);
