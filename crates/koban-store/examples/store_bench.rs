@@ -52,7 +52,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let original = needle.original.as_deref().unwrap_or_default().to_owned();
     needle.original = Some(format!("{original} {NEEDLE}").into());
     events[mid] = needle;
-    println!("loaded {} events from {}", events.len(), data.display());
+    println!(
+        "loaded {} events from {} (RSS with them in memory: {})",
+        events.len(),
+        data.display(),
+        vm("VmRSS:")
+    );
 
     let dir = tempdir()?;
     let opts = StoreOptions {
@@ -157,7 +162,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             res.total
         );
     }
-    println!("peak RSS: {}", vm_hwm());
+    println!("peak RSS: {}", vm("VmHWM:"));
     println!("bytes by index file kind: {:?}", by_extension(&dir));
     drop(store);
     std::fs::remove_dir_all(&dir)?;
@@ -204,13 +209,14 @@ fn timed<T, E>(f: impl FnOnce() -> Result<T, E>) -> Result<(T, f64), E> {
     Ok((out, start.elapsed().as_secs_f64() * 1000.0))
 }
 
-fn vm_hwm() -> String {
+/// A line of /proc/self/status (`VmHWM:` is the peak resident set).
+fn vm(key: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
+                .find(|l| l.starts_with(key))
+                .map(|l| l.trim_start_matches(key).trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into())
 }
