@@ -149,7 +149,7 @@ impl StoreSearcher {
             total += count as u64;
             top.extend(docs.into_iter().map(|(t, a)| (t.unwrap_or(i64::MIN), i, a)));
         }
-        top.sort_by(|a, b| b.0.cmp(&a.0));
+        top.sort_by_key(|t| std::cmp::Reverse(t.0));
         top.truncate(req.limit);
         let mut hits = Vec::with_capacity(top.len());
         for (_, i, addr) in top {
