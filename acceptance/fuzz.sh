@@ -26,7 +26,7 @@ DURATION=$1
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FUZZ="$ROOT/fuzz"
 CORPUS="$FUZZ/corpus"
-TARGETS=(rule_loader condition log_reader)
+TARGETS=(rule_loader condition log_reader wal_segment)
 export RUSTC_BOOTSTRAP=1
 
 SHARED=${KOBAN_SHARED:-}
@@ -138,6 +138,9 @@ seed_logs() {
 seed_rules
 seed_conditions
 seed_logs
+# The WAL target: a valid segment header (selector bit 0 adds it) and nothing else;
+# the fuzzer grows frames from there.
+printf "\001" >"$CORPUS/wal_segment/seed-header-only"
 
 # ---------------------------------------------------------------- build and run
 cd "$FUZZ"
