@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn newline_and_octet_counted_mixed_and_split() {
         let got = frames(
-            &[b"<13>one\r\n11 <13>two\nx", b"yz\n2", b"0 <13>1 multi\nline ok\n<13>last"],
+            &[b"<13>one\r\n9 <13>two\nx", b"yz\n1", b"9 <13>1 multi\nline ok\n<13>last"],
             1024,
         )
         .unwrap();
