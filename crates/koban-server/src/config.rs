@@ -101,7 +101,12 @@ struct Walk<'e, 't> {
 }
 
 impl<'e, 't> Walk<'e, 't> {
-    fn new(errors: &'e mut Vec<ConfigError>, prefix: &str, table: &'t Table, known: &[&str]) -> Self {
+    fn new(
+        errors: &'e mut Vec<ConfigError>,
+        prefix: &str,
+        table: &'t Table,
+        known: &[&str],
+    ) -> Self {
         for key in table.keys() {
             if !known.contains(&key.as_str()) {
                 errors.push(ConfigError {
@@ -128,7 +133,10 @@ impl<'e, 't> Walk<'e, 't> {
         match self.table.get(key)? {
             Value::String(s) => Some(s.clone()),
             other => {
-                self.err(key, format!("expected a string, found {}", other.type_str()));
+                self.err(
+                    key,
+                    format!("expected a string, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -142,7 +150,10 @@ impl<'e, 't> Walk<'e, 't> {
                 None
             }
             other => {
-                self.err(key, format!("expected an integer, found {}", other.type_str()));
+                self.err(
+                    key,
+                    format!("expected an integer, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -157,7 +168,10 @@ impl<'e, 't> Walk<'e, 't> {
         match s.parse() {
             Ok(a) => Some(Some(a)),
             Err(_) => {
-                self.err(key, format!("`{s}` is not an address like 127.0.0.1:8443 (or \"off\")"));
+                self.err(
+                    key,
+                    format!("`{s}` is not an address like 127.0.0.1:8443 (or \"off\")"),
+                );
                 None
             }
         }
@@ -168,7 +182,10 @@ impl<'e, 't> Walk<'e, 't> {
         if valid_name(&s) {
             Some(s)
         } else {
-            self.err(key, format!("`{s}` is not a name (letters, digits, `-`, `_`, `.`; 1-64)"));
+            self.err(
+                key,
+                format!("`{s}` is not a name (letters, digits, `-`, `_`, `.`; 1-64)"),
+            );
             None
         }
     }
@@ -203,7 +220,15 @@ impl ServerConfig {
                 &mut errors,
                 "server.",
                 t,
-                &["data_dir", "https", "tls_cert", "tls_key", "max_body_bytes", "max_evtx_bytes", "max_connections"],
+                &[
+                    "data_dir",
+                    "https",
+                    "tls_cert",
+                    "tls_key",
+                    "max_body_bytes",
+                    "max_evtx_bytes",
+                    "max_connections",
+                ],
             );
             if let Some(s) = w.string("data_dir") {
                 c.data_dir = s.into();
@@ -214,7 +239,10 @@ impl ServerConfig {
             c.tls_cert = w.string("tls_cert").map(PathBuf::from);
             c.tls_key = w.string("tls_key").map(PathBuf::from);
             if c.tls_cert.is_some() != c.tls_key.is_some() {
-                w.err("tls_cert", "tls_cert and tls_key go together: set both or neither");
+                w.err(
+                    "tls_cert",
+                    "tls_cert and tls_key go together: set both or neither",
+                );
             }
             if let Some(n) = w.uint("max_body_bytes", 1024) {
                 c.max_body_bytes = n as usize;
@@ -227,7 +255,12 @@ impl ServerConfig {
             }
         }
         if let Some(Value::Table(t)) = root.get("syslog") {
-            let mut w = Walk::new(&mut errors, "syslog.", t, &["udp", "tcp", "tls", "routes", "max_frame_bytes"]);
+            let mut w = Walk::new(
+                &mut errors,
+                "syslog.",
+                t,
+                &["udp", "tcp", "tls", "routes", "max_frame_bytes"],
+            );
             if let Some(n) = w.uint("max_frame_bytes", 256) {
                 c.max_frame_bytes = n as usize;
             }
@@ -244,7 +277,12 @@ impl ServerConfig {
                     "tcp" => &mut c.syslog_tcp,
                     _ => &mut c.syslog_tls,
                 };
-                let mut w = Walk::new(&mut errors, &format!("syslog.{key}."), table, &["listen", "tenant", "source"]);
+                let mut w = Walk::new(
+                    &mut errors,
+                    &format!("syslog.{key}."),
+                    table,
+                    &["listen", "tenant", "source"],
+                );
                 if let Some(a) = w.addr("listen") {
                     target.listen = a;
                 }
@@ -267,7 +305,8 @@ impl ServerConfig {
                             });
                             continue;
                         };
-                        let mut w = Walk::new(&mut errors, &prefix, rt, &["cidr", "tenant", "source"]);
+                        let mut w =
+                            Walk::new(&mut errors, &prefix, rt, &["cidr", "tenant", "source"]);
                         let cidr = w.string("cidr").and_then(|s| match s.parse::<IpNet>() {
                             Ok(n) => Some(n),
                             Err(_) => {
@@ -284,25 +323,42 @@ impl ServerConfig {
                             w.err("tenant", "missing");
                         }
                         if let (Some(cidr), Some(tenant)) = (cidr, tenant) {
-                            c.syslog_routes.push(SyslogRoute { cidr, tenant, source });
+                            c.syslog_routes.push(SyslogRoute {
+                                cidr,
+                                tenant,
+                                source,
+                            });
                         }
                     }
                 }
                 Some(other) => errors.push(ConfigError {
                     key: "syslog.routes".into(),
-                    message: format!("expected an array of tables ([[syslog.routes]]), found {}", other.type_str()),
+                    message: format!(
+                        "expected an array of tables ([[syslog.routes]]), found {}",
+                        other.type_str()
+                    ),
                 }),
             }
         }
         if let Some(Value::Table(t)) = root.get("wal") {
-            let mut w = Walk::new(&mut errors, "wal.", t, &["fsync", "interval_ms", "segment_mb"]);
+            let mut w = Walk::new(
+                &mut errors,
+                "wal.",
+                t,
+                &["fsync", "interval_ms", "segment_mb"],
+            );
             let interval = w.uint("interval_ms", 1);
             match w.string("fsync").as_deref() {
-                None if interval.is_some() => c.fsync = FsyncPolicy::IntervalMs(interval.unwrap_or(100)),
+                None if interval.is_some() => {
+                    c.fsync = FsyncPolicy::IntervalMs(interval.unwrap_or(100))
+                }
                 None | Some("always") => {}
                 Some("interval") => c.fsync = FsyncPolicy::IntervalMs(interval.unwrap_or(100)),
                 Some("never") => c.fsync = FsyncPolicy::Never,
-                Some(other) => w.err("fsync", format!("`{other}` is not one of always, interval, never")),
+                Some(other) => w.err(
+                    "fsync",
+                    format!("`{other}` is not one of always, interval, never"),
+                ),
             }
             if let Some(n) = w.uint("segment_mb", 1) {
                 c.segment_bytes = n << 20;
@@ -313,7 +369,11 @@ impl ServerConfig {
                 &mut errors,
                 "backpressure.",
                 t,
-                &["max_backlog_records", "max_backlog_bytes", "retry_after_secs"],
+                &[
+                    "max_backlog_records",
+                    "max_backlog_bytes",
+                    "retry_after_secs",
+                ],
             );
             if let Some(n) = w.uint("max_backlog_records", 1) {
                 c.max_backlog_records = n;

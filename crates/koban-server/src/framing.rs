@@ -47,7 +47,10 @@ impl Framer {
         loop {
             let rest = &self.buf[self.start..];
             // Blank lines between frames carry nothing.
-            let skip = rest.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
+            let skip = rest
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
             self.start += skip;
             let rest = &self.buf[self.start..];
             if rest.is_empty() {
@@ -143,23 +146,42 @@ mod tests {
     #[test]
     fn newline_and_octet_counted_mixed_and_split() {
         let got = frames(
-            &[b"<13>one\r\n9 <13>two\nx", b"yz\n1", b"9 <13>1 multi\nline ok\n<13>last"],
+            &[
+                b"<13>one\r\n9 <13>two\nx",
+                b"yz\n1",
+                b"9 <13>1 multi\nline ok\n<13>last",
+            ],
             1024,
         )
         .unwrap();
-        assert_eq!(got, ["<13>one", "<13>two\nx", "yz", "<13>1 multi\nline ok", "<13>last"]);
+        assert_eq!(
+            got,
+            [
+                "<13>one",
+                "<13>two\nx",
+                "yz",
+                "<13>1 multi\nline ok",
+                "<13>last"
+            ]
+        );
     }
 
     #[test]
     fn digits_without_space_are_a_plain_line() {
-        assert_eq!(frames(&[b"2025-01-01 host msg\n"], 1024).unwrap(), ["2025-01-01 host msg"]);
+        assert_eq!(
+            frames(&[b"2025-01-01 host msg\n"], 1024).unwrap(),
+            ["2025-01-01 host msg"]
+        );
     }
 
     #[test]
     fn too_large_frames_are_refused() {
         assert_eq!(
             frames(&[b"999999 <13>"], 1024),
-            Err(FrameError::TooLarge { size: 999_999, limit: 1024 })
+            Err(FrameError::TooLarge {
+                size: 999_999,
+                limit: 1024
+            })
         );
         assert!(frames(&[&[b'a'; 2000]], 1024).is_err());
     }

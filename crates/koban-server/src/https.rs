@@ -34,13 +34,21 @@ impl Drop for Counted {
 }
 
 impl AsyncRead for Counted {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Counted {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -83,13 +91,21 @@ impl TlsListener {
                 let tx = tx.clone();
                 let intake = Arc::clone(&intake);
                 tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
                         Ok(Ok(s)) => {
                             intake.metrics.connection_opened("https");
-                            let counted = Counted { inner: s, _permit: permit, intake };
+                            let counted = Counted {
+                                inner: s,
+                                _permit: permit,
+                                intake,
+                            };
                             let _ = tx.send((counted, remote)).await;
                         }
-                        Ok(Err(e)) => tracing::debug!(%remote, error = %e, "https handshake failed"),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%remote, error = %e, "https handshake failed")
+                        }
                         Err(_) => tracing::debug!(%remote, "https handshake timed out"),
                     }
                 });

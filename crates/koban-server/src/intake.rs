@@ -86,7 +86,12 @@ impl Intake {
 
     /// Why intake is stopped, if it is (for `/healthz`).
     pub fn stopped_reason(&self) -> Option<String> {
-        if let Some(r) = self.stopped_reason.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        if let Some(r) = self
+            .stopped_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
             return Some(r);
         }
         self.overloaded()
@@ -104,7 +109,10 @@ impl Intake {
     /// Whether a new batch may be appended now.
     pub fn admit(&self) -> Result<(), IntakeError> {
         {
-            let mut full = self.disk_full_since.lock().unwrap_or_else(|p| p.into_inner());
+            let mut full = self
+                .disk_full_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if let Some(since) = *full {
                 if since.elapsed() < Duration::from_secs(1) {
                     return Err(IntakeError::DiskFull);
@@ -149,7 +157,10 @@ impl Intake {
         })
         .await;
         let Ok((result, records)) = joined else {
-            return (Err(IntakeError::Wal("append task failed".into())), Vec::new());
+            return (
+                Err(IntakeError::Wal("append task failed".into())),
+                Vec::new(),
+            );
         };
         match result {
             Ok(seq) => {
@@ -168,23 +179,34 @@ impl Intake {
     }
 
     fn clear_disk_full(&self) {
-        let mut full = self.disk_full_since.lock().unwrap_or_else(|p| p.into_inner());
+        let mut full = self
+            .disk_full_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if full.take().is_some() {
             tracing::info!("intake resumed: disk space is back");
-            *self.stopped_reason.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            *self
+                .stopped_reason
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = None;
         }
     }
 
     fn wal_failed(&self, e: WalError) -> IntakeError {
         match e {
             WalError::DiskFull { path } => {
-                let mut full = self.disk_full_since.lock().unwrap_or_else(|p| p.into_inner());
+                let mut full = self
+                    .disk_full_since
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
                 if full.is_none() {
                     tracing::error!(path = %path.display(), "intake stopped: disk full");
                 }
                 *full = Some(Instant::now());
-                *self.stopped_reason.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some("intake stopped: disk full".into());
+                *self
+                    .stopped_reason
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some("intake stopped: disk full".into());
                 IntakeError::DiskFull
             }
             WalError::RecordTooLarge { .. } => IntakeError::TooLarge,
@@ -195,7 +217,10 @@ impl Intake {
                 } else {
                     "wal write failed".to_string()
                 };
-                *self.stopped_reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("intake stopped: {reason}"));
+                *self
+                    .stopped_reason
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(format!("intake stopped: {reason}"));
                 IntakeError::Wal(reason)
             }
         }

@@ -60,11 +60,23 @@ impl Metrics {
     /// The Prometheus text exposition, with the WAL figures the caller passes in.
     pub fn render(&self, wal: &WalFigures) -> String {
         let mut out = String::new();
-        let sources = self.sources.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for (name, help, get) in [
             ("koban_intake_received_total", "records received", 0),
-            ("koban_intake_accepted_total", "records durable in the WAL", 1),
-            ("koban_intake_rejected_total", "records refused (backpressure, disk full, bad input)", 2),
+            (
+                "koban_intake_accepted_total",
+                "records durable in the WAL",
+                1,
+            ),
+            (
+                "koban_intake_rejected_total",
+                "records refused (backpressure, disk full, bad input)",
+                2,
+            ),
             ("koban_intake_bytes_total", "payload bytes accepted", 3),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -73,23 +85,42 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{tenant=\"{tenant}\",source=\"{source}\"}} {v}");
             }
         }
-        let conns = self.connections.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let conns = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let _ = writeln!(out, "# HELP koban_listener_connections open connections\n# TYPE koban_listener_connections gauge");
         for (l, (open, _)) in &conns {
             let _ = writeln!(out, "koban_listener_connections{{listener=\"{l}\"}} {open}");
         }
         let _ = writeln!(out, "# HELP koban_listener_connections_total connections accepted\n# TYPE koban_listener_connections_total counter");
         for (l, (_, total)) in &conns {
-            let _ = writeln!(out, "koban_listener_connections_total{{listener=\"{l}\"}} {total}");
+            let _ = writeln!(
+                out,
+                "koban_listener_connections_total{{listener=\"{l}\"}} {total}"
+            );
         }
         for (name, kind, v) in [
             ("koban_wal_size_bytes", "gauge", wal.size_bytes),
             ("koban_wal_last_seq", "gauge", wal.last_seq),
             ("koban_pipeline_applied_seq", "gauge", wal.applied_seq),
-            ("koban_wal_backlog_records", "gauge", wal.last_seq.saturating_sub(wal.applied_seq)),
+            (
+                "koban_wal_backlog_records",
+                "gauge",
+                wal.last_seq.saturating_sub(wal.applied_seq),
+            ),
             ("koban_intake_stopped", "gauge", u64::from(wal.stopped)),
-            ("koban_http_auth_failures_total", "counter", self.auth_failures.load(Ordering::Relaxed)),
-            ("koban_intake_throttled_total", "counter", self.throttled.load(Ordering::Relaxed)),
+            (
+                "koban_http_auth_failures_total",
+                "counter",
+                self.auth_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "koban_intake_throttled_total",
+                "counter",
+                self.throttled.load(Ordering::Relaxed),
+            ),
         ] {
             let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {v}");
         }

@@ -64,15 +64,16 @@ pub(crate) fn run<P: Pipeline + ?Sized>(
     intake.set_applied(applied);
     let mut reader = wal.reader(applied + 1);
     loop {
-        let batch = match reader.read_batch_wait(BATCH_RECORDS, BATCH_BYTES, Duration::from_millis(100)) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "pipeline cannot read the wal");
-                std::thread::sleep(Duration::from_secs(1));
-                reader = wal.reader(applied + 1);
-                continue;
-            }
-        };
+        let batch =
+            match reader.read_batch_wait(BATCH_RECORDS, BATCH_BYTES, Duration::from_millis(100)) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "pipeline cannot read the wal");
+                    std::thread::sleep(Duration::from_secs(1));
+                    reader = wal.reader(applied + 1);
+                    continue;
+                }
+            };
         if batch.is_empty() {
             if stop.load(Ordering::Acquire) && wal.durable_seq() <= applied {
                 return pipeline;

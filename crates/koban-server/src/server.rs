@@ -71,9 +71,15 @@ pub struct RunningServer {
 
 /// Creates the data dir, state and certificate, opens (recovers) the WAL, starts the
 /// pipeline thread and every configured listener. Call inside a tokio runtime.
-pub async fn start(config: ServerConfig, pipeline: Box<dyn Pipeline>) -> Result<RunningServer, ServerError> {
+pub async fn start(
+    config: ServerConfig,
+    pipeline: Box<dyn Pipeline>,
+) -> Result<RunningServer, ServerError> {
     let dir = config.data_dir.clone();
-    std::fs::create_dir_all(&dir).map_err(|source| ServerError::DataDir { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| ServerError::DataDir {
+        path: dir.clone(),
+        source,
+    })?;
     let state = Arc::new(State::open(&dir.join("state.db"))?);
     let first_admin_password = state.first_start()?;
     for l in [&config.syslog_udp, &config.syslog_tcp, &config.syslog_tls] {
@@ -82,7 +88,8 @@ pub async fn start(config: ServerConfig, pipeline: Box<dyn Pipeline>) -> Result<
     for r in &config.syslog_routes {
         state.ensure_tenant(&r.tenant)?;
     }
-    let (cert, key) = tls::ensure_cert(&dir, config.tls_cert.as_deref(), config.tls_key.as_deref())?;
+    let (cert, key) =
+        tls::ensure_cert(&dir, config.tls_cert.as_deref(), config.tls_key.as_deref())?;
     let wal = Wal::open(
         dir.join("wal"),
         WalOptions {
@@ -93,12 +100,19 @@ pub async fn start(config: ServerConfig, pipeline: Box<dyn Pipeline>) -> Result<
     )?;
     let rec = wal.recovery();
     if rec.torn_tail {
-        tracing::warn!(bytes = rec.truncated_bytes, "wal recovery cut a torn tail (a write interrupted by a crash)");
+        tracing::warn!(
+            bytes = rec.truncated_bytes,
+            "wal recovery cut a torn tail (a write interrupted by a crash)"
+        );
     }
     if let Some(c) = &rec.corrupt {
         tracing::error!(detail = %c, bytes = rec.truncated_bytes, "wal recovery found a corrupt record; the tail was kept aside");
     }
-    tracing::info!(last_seq = wal.last_seq(), segments = rec.segments, "wal opened");
+    tracing::info!(
+        last_seq = wal.last_seq(),
+        segments = rec.segments,
+        "wal opened"
+    );
     let limits = Limits {
         max_backlog_records: config.max_backlog_records,
         max_backlog_bytes: config.max_backlog_bytes,
@@ -112,7 +126,10 @@ pub async fn start(config: ServerConfig, pipeline: Box<dyn Pipeline>) -> Result<
         std::thread::Builder::new()
             .name("koban-pipeline".into())
             .spawn(move || pipeline::run(pipeline, intake, stop))
-            .map_err(|source| ServerError::DataDir { path: dir.clone(), source })?
+            .map_err(|source| ServerError::DataDir {
+                path: dir.clone(),
+                source,
+            })?
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let conns = Arc::new(Semaphore::new(config.max_connections));
@@ -120,7 +137,9 @@ pub async fn start(config: ServerConfig, pipeline: Box<dyn Pipeline>) -> Result<
     let mut addrs = BoundAddrs::default();
     let mut tasks = Vec::new();
     let bind = |what: &'static str, addr: SocketAddr| async move {
-        TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { what, addr, source })
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { what, addr, source })
     };
     let ctx = |l: &SyslogListener, name| {
         Arc::new(SyslogCtx {
@@ -134,9 +153,17 @@ pub async fn start(config: ServerConfig, pipeline: Box<dyn Pipeline>) -> Result<
     if let Some(addr) = config.syslog_udp.listen {
         let socket = UdpSocket::bind(addr)
             .await
-            .map_err(|source| ServerError::Bind { what: "syslog udp", addr, source })?;
+            .map_err(|source| ServerError::Bind {
+                what: "syslog udp",
+                addr,
+                source,
+            })?;
         addrs.syslog_udp = socket.local_addr().ok();
-        tasks.push(tokio::spawn(syslog::serve_udp(socket, ctx(&config.syslog_udp, "syslog-udp"), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(syslog::serve_udp(
+            socket,
+            ctx(&config.syslog_udp, "syslog-udp"),
+            shutdown_rx.clone(),
+        )));
     }
     if let Some(addr) = config.syslog_tcp.listen {
         let l = bind("syslog tcp", addr).await?;
@@ -167,7 +194,11 @@ pub async fn start(config: ServerConfig, pipeline: Box<dyn Pipeline>) -> Result<
         let acceptor = TlsAcceptor::from(tls::server_config(&cert, &key, &[b"http/1.1"])?);
         let (listener, accept_task) =
             crate::https::TlsListener::spawn(l, acceptor, Arc::clone(&conns), Arc::clone(&intake))
-                .map_err(|source| ServerError::Bind { what: "https", addr, source })?;
+                .map_err(|source| ServerError::Bind {
+                    what: "https",
+                    addr,
+                    source,
+                })?;
         let router = app(AppState::new(
             Arc::clone(&intake),
             Arc::clone(&state),
@@ -176,10 +207,13 @@ pub async fn start(config: ServerConfig, pipeline: Box<dyn Pipeline>) -> Result<
         ));
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, router.into_make_service_with_connect_info::<crate::http::PeerAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                });
+            let serve = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<crate::http::PeerAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.changed().await;
+            });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "https server failed");
             }

@@ -41,8 +41,7 @@ pub struct Tenant {
 }
 
 /// Migrations in order; `PRAGMA user_version` says how many have run.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE tenants (
+const MIGRATIONS: &[&str] = &["CREATE TABLE tenants (
         name TEXT PRIMARY KEY,
         created_ms INTEGER NOT NULL
     );
@@ -62,8 +61,7 @@ const MIGRATIONS: &[&str] = &[
         hash TEXT PRIMARY KEY,
         user TEXT NOT NULL REFERENCES users(name),
         created_ms INTEGER NOT NULL
-    );",
-];
+    );"];
 
 pub struct State {
     conn: Mutex<Connection>,
@@ -98,7 +96,10 @@ impl State {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            conn.execute_batch(&format!("BEGIN; {m}; PRAGMA user_version = {}; COMMIT;", i + 1))?;
+            conn.execute_batch(&format!(
+                "BEGIN; {m}; PRAGMA user_version = {}; COMMIT;",
+                i + 1
+            ))?;
         }
         Ok(State {
             conn: Mutex::new(conn),
@@ -118,7 +119,9 @@ impl State {
         )?;
         let exists: Option<String> = self
             .conn()
-            .query_row("SELECT name FROM users WHERE name = 'admin'", [], |r| r.get(0))
+            .query_row("SELECT name FROM users WHERE name = 'admin'", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         if exists.is_some() {
             return Ok(None);
@@ -175,7 +178,9 @@ impl State {
         }
         let known: Option<String> = self
             .conn()
-            .query_row("SELECT name FROM tenants WHERE name = ?1", [tenant], |r| r.get(0))
+            .query_row("SELECT name FROM tenants WHERE name = ?1", [tenant], |r| {
+                r.get(0)
+            })
             .optional()?;
         if known.is_none() {
             return Err(StateError::NoTenant(tenant.into()));
@@ -274,16 +279,28 @@ mod tests {
         assert!(st.verify_admin("admin", &pw).unwrap());
         assert!(!st.verify_admin("admin", "wrong").unwrap());
         st.add_tenant("acme").unwrap();
-        assert!(matches!(st.add_tenant("acme"), Err(StateError::TenantExists(_))));
+        assert!(matches!(
+            st.add_tenant("acme"),
+            Err(StateError::TenantExists(_))
+        ));
         let t = st.create_ingest_token("acme", "fw").unwrap();
         assert_eq!(
             st.ingest_token(&t).unwrap(),
-            Some(TokenBinding { tenant: "acme".into(), source: "fw".into() })
+            Some(TokenBinding {
+                tenant: "acme".into(),
+                source: "fw".into()
+            })
         );
         assert_eq!(st.ingest_token("kbi_nope").unwrap(), None);
-        assert!(matches!(st.create_ingest_token("nobody", "x"), Err(StateError::NoTenant(_))));
+        assert!(matches!(
+            st.create_ingest_token("nobody", "x"),
+            Err(StateError::NoTenant(_))
+        ));
         let raw = std::fs::read(dir.join("state.db")).unwrap();
-        assert!(!raw.windows(t.len()).any(|w| w == t.as_bytes()), "token not stored in clear");
+        assert!(
+            !raw.windows(t.len()).any(|w| w == t.as_bytes()),
+            "token not stored in clear"
+        );
         drop(st);
         let st = State::open(&dir.join("state.db")).unwrap();
         assert_eq!(st.tenants().unwrap().len(), 2);

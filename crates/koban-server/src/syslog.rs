@@ -34,7 +34,9 @@ impl SyslogCtx {
             if r.cidr.contains(&remote.ip()) {
                 return (
                     r.tenant.clone(),
-                    r.source.clone().unwrap_or_else(|| self.listener.source.clone()),
+                    r.source
+                        .clone()
+                        .unwrap_or_else(|| self.listener.source.clone()),
                 );
             }
         }
@@ -66,7 +68,11 @@ async fn wait_for_room(intake: &Intake, shutdown: &watch::Receiver<bool>) -> boo
 
 /// Appends, retrying on backpressure and disk full (the records stay in memory: at most
 /// one read buffer's worth per connection).
-async fn append_retrying(ctx: &SyslogCtx, records: Vec<Record>, shutdown: &watch::Receiver<bool>) -> bool {
+async fn append_retrying(
+    ctx: &SyslogCtx,
+    records: Vec<Record>,
+    shutdown: &watch::Receiver<bool>,
+) -> bool {
     let mut records = records;
     loop {
         let (result, back) = ctx.intake.append_keep(records).await;
@@ -84,7 +90,11 @@ async fn append_retrying(ctx: &SyslogCtx, records: Vec<Record>, shutdown: &watch
     }
 }
 
-pub(crate) async fn serve_udp(socket: UdpSocket, ctx: Arc<SyslogCtx>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve_udp(
+    socket: UdpSocket,
+    ctx: Arc<SyslogCtx>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut buf = vec![0u8; 65536];
     loop {
         if !wait_for_room(&ctx.intake, &shutdown).await {
@@ -128,7 +138,10 @@ pub(crate) async fn serve_udp(socket: UdpSocket, ctx: Arc<SyslogCtx>, mut shutdo
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let end = b.iter().rposition(|&c| c != b'\n' && c != b'\r' && c != 0).map_or(0, |i| i + 1);
+    let end = b
+        .iter()
+        .rposition(|&c| c != b'\n' && c != b'\r' && c != 0)
+        .map_or(0, |i| i + 1);
     &b[..end]
 }
 
@@ -165,10 +178,16 @@ pub(crate) async fn serve_stream(
             match tls {
                 None => connection(stream, remote, &ctx, shutdown).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
                         Ok(Ok(s)) => connection(s, remote, &ctx, shutdown).await,
-                        Ok(Err(e)) => tracing::warn!(listener = ctx.name, %remote, error = %e, "tls handshake failed"),
-                        Err(_) => tracing::warn!(listener = ctx.name, %remote, "tls handshake timed out"),
+                        Ok(Err(e)) => {
+                            tracing::warn!(listener = ctx.name, %remote, error = %e, "tls handshake failed")
+                        }
+                        Err(_) => {
+                            tracing::warn!(listener = ctx.name, %remote, "tls handshake timed out")
+                        }
                     }
                 }
             }
@@ -228,7 +247,9 @@ async fn connection<S: AsyncRead + Unpin>(
         if let Some(e) = failed {
             // The frames before the bad one are kept; the stream cannot be resynchronised.
             tracing::warn!(listener = ctx.name, %remote, error = %e, "closing syslog connection");
-            ctx.intake.metrics.add(&tenant, &source, |c| c.rejected += 1);
+            ctx.intake
+                .metrics
+                .add(&tenant, &source, |c| c.rejected += 1);
             return;
         }
         if n == 0 {

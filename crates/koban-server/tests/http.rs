@@ -31,14 +31,19 @@ async fn call(
         .expect("response");
     let status = resp.status();
     let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.expect("body");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .expect("body");
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, headers, json)
 }
 
 fn token(t: &TestApp, tenant: &str, source: &str) -> String {
     let _ = t.state.state.add_tenant(tenant);
-    t.state.state.create_ingest_token(tenant, source).expect("token")
+    t.state
+        .state
+        .create_ingest_token(tenant, source)
+        .expect("token")
 }
 
 fn bearer(tok: &str) -> (&'static str, String) {
@@ -59,7 +64,11 @@ async fn ndjson_ingest_with_a_token_is_durable_before_the_answer() {
     assert_eq!(recs[0].record.payload, b"{\"a\":1}");
     assert_eq!(recs[1].record.payload, b"{\"b\":2}");
     assert_eq!(recs[0].record.kind, RecordKind::NdjsonLine);
-    assert_eq!(recs[2].record.kind, RecordKind::RawText, "kept, never dropped");
+    assert_eq!(
+        recs[2].record.kind,
+        RecordKind::RawText,
+        "kept, never dropped"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +103,12 @@ async fn gzip_bodies_are_accepted() {
 async fn wrong_or_missing_token_is_401_in_every_shape() {
     let t = test_app("auth", default_limits());
     let _ = token(&t, "acme", "web");
-    for uri in ["/api/v1/ingest", "/_bulk", "/services/collector/event", "/api/v1/ingest/evtx"] {
+    for uri in [
+        "/api/v1/ingest",
+        "/_bulk",
+        "/services/collector/event",
+        "/api/v1/ingest/evtx",
+    ] {
         let (status, _, _) = call(&t, "POST", uri, &[], "{}\n").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} without a token");
         let (status, _, _) = call(&t, "POST", uri, &[bearer("kbi_0000")], "{}\n").await;
@@ -113,13 +127,34 @@ async fn a_tokens_records_carry_its_tenant_and_source() {
     let t = test_app("binding", default_limits());
     let acme = token(&t, "acme", "fw");
     let globex = token(&t, "globex", "dc01");
-    call(&t, "POST", "/api/v1/ingest", &[bearer(&acme)], "{\"n\":1}\n").await;
+    call(
+        &t,
+        "POST",
+        "/api/v1/ingest",
+        &[bearer(&acme)],
+        "{\"n\":1}\n",
+    )
+    .await;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("elastic:{globex}"));
     let bulk = "{\"index\":{\"_index\":\"winlogbeat-8\"}}\n{\"n\":2}\n";
-    let (status, _, _) = call(&t, "POST", "/_bulk", &[("authorization", format!("Basic {basic}"))], bulk).await;
+    let (status, _, _) = call(
+        &t,
+        "POST",
+        "/_bulk",
+        &[("authorization", format!("Basic {basic}"))],
+        bulk,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let apikey = base64::engine::general_purpose::STANDARD.encode(format!("someid:{acme}"));
-    let (status, _, _) = call(&t, "POST", "/_bulk", &[("authorization", format!("ApiKey {apikey}"))], bulk).await;
+    let (status, _, _) = call(
+        &t,
+        "POST",
+        "/_bulk",
+        &[("authorization", format!("ApiKey {apikey}"))],
+        bulk,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let recs = all_records(&t.wal);
     let who: Vec<_> = recs
@@ -202,24 +237,65 @@ async fn hec_event_raw_health_and_ack() {
     // Concatenated objects, not one per line.
     let body = r#"{"event":"one","time":1700000000}{"event":{"k":"v"},"sourcetype":"x"}
         {"event":"three"}"#;
-    let (status, _, json) = call(&t, "POST", "/services/collector/event", &[splunk.clone()], body).await;
+    let (status, _, json) = call(
+        &t,
+        "POST",
+        "/services/collector/event",
+        std::slice::from_ref(&splunk),
+        body,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json, serde_json::json!({"text": "Success", "code": 0}));
-    let (status, _, json) = call(&t, "POST", "/services/collector/event", &[splunk.clone()], "{\"time\":1}").await;
+    let (status, _, json) = call(
+        &t,
+        "POST",
+        "/services/collector/event",
+        std::slice::from_ref(&splunk),
+        "{\"time\":1}",
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(json["code"], 12);
-    let (status, _, _) = call(&t, "POST", "/services/collector/raw", &[splunk.clone()], "line a\nline b\n").await;
+    let (status, _, _) = call(
+        &t,
+        "POST",
+        "/services/collector/raw",
+        std::slice::from_ref(&splunk),
+        "line a\nline b\n",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let recs = all_records(&t.wal);
     assert_eq!(recs.len(), 5);
-    assert_eq!(recs[0].record.payload, br#"{"event":"one","time":1700000000}"#);
+    assert_eq!(
+        recs[0].record.payload,
+        br#"{"event":"one","time":1700000000}"#
+    );
     assert_eq!(recs[2].record.payload, br#"{"event":"three"}"#);
     assert_eq!(recs[0].record.kind, RecordKind::HecEvent);
     assert_eq!(recs[4].record.kind, RecordKind::HecRaw);
-    let chan = ("x-splunk-request-channel", "0A1B2C3D-0000-4000-8000-000000000001".to_string());
-    let (_, _, json) = call(&t, "POST", "/services/collector/event", &[splunk.clone(), chan.clone()], "{\"event\":1}").await;
+    let chan = (
+        "x-splunk-request-channel",
+        "0A1B2C3D-0000-4000-8000-000000000001".to_string(),
+    );
+    let (_, _, json) = call(
+        &t,
+        "POST",
+        "/services/collector/event",
+        &[splunk.clone(), chan.clone()],
+        "{\"event\":1}",
+    )
+    .await;
     assert_eq!(json["ackId"], 1);
-    let (_, _, json) = call(&t, "POST", "/services/collector/ack", &[splunk.clone(), chan], "{\"acks\":[1,2]}").await;
+    let (_, _, json) = call(
+        &t,
+        "POST",
+        "/services/collector/ack",
+        &[splunk.clone(), chan],
+        "{\"acks\":[1,2]}",
+    )
+    .await;
     assert_eq!(json["acks"]["1"], true);
     assert_eq!(json["acks"]["2"], false);
     let (status, _, json) = call(&t, "GET", "/services/collector/health", &[], Body::empty()).await;
@@ -234,24 +310,40 @@ async fn evtx_upload_is_one_record() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/windows/evtx/evtx_attack_samples");
     // A real EVTX file when the shared data is there, else a minimal header.
-    let file = std::fs::read_dir(&path)
-        .ok()
-        .and_then(|mut d| d.find_map(|e| {
+    let file = std::fs::read_dir(&path).ok().and_then(|mut d| {
+        d.find_map(|e| {
             let p = e.ok()?.path();
-            let f = std::fs::read_dir(&p).ok()?.find_map(|e| e.ok().map(|e| e.path()))?;
+            let f = std::fs::read_dir(&p)
+                .ok()?
+                .find_map(|e| e.ok().map(|e| e.path()))?;
             (f.extension()? == "evtx").then_some(f)
-        }));
+        })
+    });
     let bytes = match file {
         Some(f) => std::fs::read(f).expect("evtx"),
         None => b"ElfFile\0rest of a header".to_vec(),
     };
-    let (status, _, json) = call(&t, "POST", "/api/v1/ingest/evtx", &[bearer(&tok)], bytes.clone()).await;
+    let (status, _, json) = call(
+        &t,
+        "POST",
+        "/api/v1/ingest/evtx",
+        &[bearer(&tok)],
+        bytes.clone(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{json}");
     let recs = all_records(&t.wal);
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].record.kind, RecordKind::Evtx);
     assert_eq!(recs[0].record.payload, bytes);
-    let (status, _, _) = call(&t, "POST", "/api/v1/ingest/evtx", &[bearer(&tok)], "not evtx").await;
+    let (status, _, _) = call(
+        &t,
+        "POST",
+        "/api/v1/ingest/evtx",
+        &[bearer(&tok)],
+        "not evtx",
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -262,14 +354,35 @@ async fn admin_api_creates_tenants_and_tokens() {
         let b = base64::engine::general_purpose::STANDARD.encode(format!("admin:{pw}"));
         ("authorization", format!("Basic {b}"))
     };
-    let (status, _, _) = call(&t, "POST", "/api/v1/tenants", &[basic("wrong")], "{\"name\":\"acme\"}").await;
+    let (status, _, _) = call(
+        &t,
+        "POST",
+        "/api/v1/tenants",
+        &[basic("wrong")],
+        "{\"name\":\"acme\"}",
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _, _) = call(&t, "POST", "/api/v1/tenants", &[], "{\"name\":\"acme\"}").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let pw = t.admin_password.clone();
-    let (status, _, _) = call(&t, "POST", "/api/v1/tenants", &[basic(&pw)], "{\"name\":\"acme\"}").await;
+    let (status, _, _) = call(
+        &t,
+        "POST",
+        "/api/v1/tenants",
+        &[basic(&pw)],
+        "{\"name\":\"acme\"}",
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, _, _) = call(&t, "POST", "/api/v1/tenants", &[basic(&pw)], "{\"name\":\"acme\"}").await;
+    let (status, _, _) = call(
+        &t,
+        "POST",
+        "/api/v1/tenants",
+        &[basic(&pw)],
+        "{\"name\":\"acme\"}",
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
     let admin_token = t.state.state.create_admin_token().expect("admin token");
     let (status, _, json) = call(
@@ -283,12 +396,26 @@ async fn admin_api_creates_tenants_and_tokens() {
     assert_eq!(status, StatusCode::CREATED, "{json}");
     let ingest = json["token"].as_str().expect("token").to_string();
     // An ingest token is no admin token.
-    let (status, _, _) = call(&t, "POST", "/api/v1/tenants", &[bearer(&ingest)], "{\"name\":\"x\"}").await;
+    let (status, _, _) = call(
+        &t,
+        "POST",
+        "/api/v1/tenants",
+        &[bearer(&ingest)],
+        "{\"name\":\"x\"}",
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _, _) = call(&t, "POST", "/api/v1/ingest", &[bearer(&ingest)], "{}\n").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(all_records(&t.wal)[0].record.tenant, "acme");
-    let (_, _, json) = call(&t, "GET", "/api/v1/tenants", &[bearer(&admin_token)], Body::empty()).await;
+    let (_, _, json) = call(
+        &t,
+        "GET",
+        "/api/v1/tenants",
+        &[bearer(&admin_token)],
+        Body::empty(),
+    )
+    .await;
     assert_eq!(json["tenants"].as_array().map(Vec::len), Some(2));
 }
 
@@ -300,25 +427,49 @@ async fn backpressure_answers_429_and_503_with_retry_after() {
     };
     let t = test_app("backpressure", limits);
     let tok = token(&t, "acme", "web");
-    let (status, _, _) = call(&t, "POST", "/api/v1/ingest", &[bearer(&tok)], "{}\n{}\n{}\n").await;
+    let (status, _, _) = call(
+        &t,
+        "POST",
+        "/api/v1/ingest",
+        &[bearer(&tok)],
+        "{}\n{}\n{}\n",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     // Nothing consumes: the backlog is at its bound.
     let (status, h, _) = call(&t, "POST", "/api/v1/ingest", &[bearer(&tok)], "{}\n").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(h["retry-after"], "2");
-    let (status, h, json) = call(&t, "POST", "/_bulk", &[bearer(&tok)], "{\"index\":{}}\n{}\n").await;
+    let (status, h, json) = call(
+        &t,
+        "POST",
+        "/_bulk",
+        &[bearer(&tok)],
+        "{\"index\":{}}\n{}\n",
+    )
+    .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(json["error"]["type"], "es_rejected_execution_exception");
     assert_eq!(json["status"], 429);
     assert!(h.contains_key("retry-after"));
     let splunk = ("authorization", format!("Splunk {tok}"));
-    let (status, h, json) = call(&t, "POST", "/services/collector/event", &[splunk], "{\"event\":1}").await;
+    let (status, h, json) = call(
+        &t,
+        "POST",
+        "/services/collector/event",
+        &[splunk],
+        "{\"event\":1}",
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(json["code"], 9);
     assert!(h.contains_key("retry-after"));
     let (status, _, json) = call(&t, "GET", "/healthz", &[], Body::empty()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(json["reason"].as_str().expect("reason").contains("throttled"));
+    assert!(json["reason"]
+        .as_str()
+        .expect("reason")
+        .contains("throttled"));
     // The consumer catches up: intake resumes.
     t.state.intake.set_applied(3);
     let (status, _, _) = call(&t, "POST", "/api/v1/ingest", &[bearer(&tok)], "{}\n").await;
@@ -336,10 +487,16 @@ async fn metrics_count_per_tenant_and_source() {
         .await
         .expect("resp");
     let text = String::from_utf8(
-        axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body").to_vec(),
+        axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body")
+            .to_vec(),
     )
     .expect("utf8");
-    assert!(text.contains("koban_intake_accepted_total{tenant=\"acme\",source=\"web\"} 2"), "{text}");
+    assert!(
+        text.contains("koban_intake_accepted_total{tenant=\"acme\",source=\"web\"} 2"),
+        "{text}"
+    );
     assert!(text.contains("koban_wal_last_seq 2"));
     assert!(text.contains("koban_wal_backlog_records 2"));
 }

@@ -63,7 +63,8 @@ impl Config {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let mut config: Config =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        config.raw = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config.raw =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         config.path = Some(path.clone());
         // Rule folders in the file are relative to the file, not to where koban runs.
         let base = path.parent().unwrap_or(Path::new("."));

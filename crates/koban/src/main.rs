@@ -191,7 +191,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token {
-            command: TokenCommand::Create { tenant, source, admin, dir },
+            command:
+                TokenCommand::Create {
+                    tenant,
+                    source,
+                    admin,
+                    dir,
+                },
         } => {
             let sc = serve::server_config(&config, dir.data_dir.as_deref())?;
             serve::token_create(&sc.data_dir, tenant.as_deref(), source.as_deref(), admin)?;

@@ -21,7 +21,13 @@ pub fn server_config(config: &Config, data_dir: Option<&Path>) -> anyhow::Result
         sc.data_dir = d.to_path_buf();
     } else if let Some(p) = &config.path {
         // A data dir in the file is relative to the file.
-        if sc.data_dir.is_relative() && config.raw.get("server").and_then(|s| s.get("data_dir")).is_some() {
+        if sc.data_dir.is_relative()
+            && config
+                .raw
+                .get("server")
+                .and_then(|s| s.get("data_dir"))
+                .is_some()
+        {
             sc.data_dir = p.parent().unwrap_or(Path::new(".")).join(&sc.data_dir);
         }
     }
@@ -87,13 +93,20 @@ pub fn tenant_list(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn token_create(data_dir: &Path, tenant: Option<&str>, source: Option<&str>, admin: bool) -> anyhow::Result<()> {
+pub fn token_create(
+    data_dir: &Path,
+    tenant: Option<&str>,
+    source: Option<&str>,
+    admin: bool,
+) -> anyhow::Result<()> {
     let st = open_state(data_dir)?;
     let token = if admin {
         st.create_admin_token()?
     } else {
         let (Some(t), Some(s)) = (tenant, source) else {
-            anyhow::bail!("an ingest token needs --tenant and --source (or --admin for an API token)");
+            anyhow::bail!(
+                "an ingest token needs --tenant and --source (or --admin for an API token)"
+            );
         };
         st.create_ingest_token(t, s)?
     };
@@ -101,4 +114,3 @@ pub fn token_create(data_dir: &Path, tenant: Option<&str>, source: Option<&str>,
     println!("{token}");
     Ok(())
 }
-

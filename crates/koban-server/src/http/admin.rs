@@ -20,9 +20,13 @@ pub(super) fn routes() -> Router<AppState> {
 fn state_error(e: StateError) -> ApiError {
     let f = Flavor::Koban;
     match e {
-        StateError::BadName(_) => ApiError::bad_request(f, "invalid name: use letters, digits, -, _, . (1-64)"),
+        StateError::BadName(_) => {
+            ApiError::bad_request(f, "invalid name: use letters, digits, -, _, . (1-64)")
+        }
         StateError::NoTenant(_) => ApiError::new(StatusCode::NOT_FOUND, f, "no such tenant", 0),
-        StateError::TenantExists(_) => ApiError::new(StatusCode::CONFLICT, f, "tenant exists already", 0),
+        StateError::TenantExists(_) => {
+            ApiError::new(StatusCode::CONFLICT, f, "tenant exists already", 0)
+        }
         other => {
             tracing::error!(error = %other, "state operation failed");
             ApiError::internal(f)
@@ -49,7 +53,10 @@ async fn add_tenant(
     Ok((StatusCode::CREATED, Json(json!({ "name": req.name }))))
 }
 
-async fn list_tenants(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn list_tenants(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     auth::admin(&st, &headers).await?;
     let tenants = st.state.tenants().map_err(state_error)?;
     Ok(Json(json!({ "tenants": tenants.iter().map(|t| json!({
@@ -70,7 +77,10 @@ async fn create_token(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     auth::admin(&st, &headers).await?;
     let req: NewToken = serde_json::from_slice(&body).map_err(|_| {
-        ApiError::bad_request(Flavor::Koban, "expected {\"tenant\": \"...\", \"source\": \"...\"}")
+        ApiError::bad_request(
+            Flavor::Koban,
+            "expected {\"tenant\": \"...\", \"source\": \"...\"}",
+        )
     })?;
     let token = st
         .state

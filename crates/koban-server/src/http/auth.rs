@@ -10,7 +10,9 @@ use super::AppState;
 use crate::state::TokenBinding;
 
 fn b64(s: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -28,7 +30,10 @@ pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
 
 /// Every string in the header that could be a token, best guess first.
 pub fn token_candidates(headers: &HeaderMap) -> Vec<String> {
-    let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Vec::new();
     };
     let Some((scheme, rest)) = v.trim().split_once(' ') else {
@@ -53,10 +58,18 @@ pub fn token_candidates(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// The tenant + source the request's ingest token is bound to.
-pub fn ingest(state: &AppState, headers: &HeaderMap, flavor: Flavor) -> Result<TokenBinding, ApiError> {
+pub fn ingest(
+    state: &AppState,
+    headers: &HeaderMap,
+    flavor: Flavor,
+) -> Result<TokenBinding, ApiError> {
     let candidates = token_candidates(headers);
     if candidates.is_empty() {
-        state.intake.metrics.auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state
+            .intake
+            .metrics
+            .auth_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(ApiError::unauthorized(flavor, true));
     }
     for c in candidates.iter().filter(|c| c.starts_with("kbi_")) {
@@ -69,7 +82,11 @@ pub fn ingest(state: &AppState, headers: &HeaderMap, flavor: Flavor) -> Result<T
             }
         }
     }
-    state.intake.metrics.auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state
+        .intake
+        .metrics
+        .auth_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Err(ApiError::unauthorized(flavor, false))
 }
 
@@ -86,7 +103,11 @@ pub async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError
                 tracing::error!(error = %e, "admin lookup failed");
                 ApiError::internal(flavor)
             })?;
-        return if ok { Ok(()) } else { Err(ApiError::unauthorized(flavor, false)) };
+        return if ok {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized(flavor, false))
+        };
     }
     let candidates = token_candidates(headers);
     if candidates.is_empty() {
@@ -102,6 +123,10 @@ pub async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError
             }
         }
     }
-    state.intake.metrics.auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state
+        .intake
+        .metrics
+        .auth_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Err(ApiError::unauthorized(flavor, false))
 }

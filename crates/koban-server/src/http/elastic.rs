@@ -32,19 +32,36 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/_nodes/{*rest}", get(nodes))
         .route("/_cluster/health", get(health))
         .route("/_cluster/health/{*rest}", get(health))
-        .route("/_index_template/{name}", get(template).head(exists).put(acknowledged))
-        .route("/_template/{name}", get(legacy_template).head(exists).put(acknowledged))
-        .route("/_ilm/policy/{name}", get(ilm_policy).head(exists).put(acknowledged))
-        .route("/_data_stream/{name}", get(data_stream).head(exists).put(acknowledged))
-        .route("/_ingest/pipeline/{name}", get(pipeline).head(exists).put(acknowledged))
+        .route(
+            "/_index_template/{name}",
+            get(template).head(exists).put(acknowledged),
+        )
+        .route(
+            "/_template/{name}",
+            get(legacy_template).head(exists).put(acknowledged),
+        )
+        .route(
+            "/_ilm/policy/{name}",
+            get(ilm_policy).head(exists).put(acknowledged),
+        )
+        .route(
+            "/_data_stream/{name}",
+            get(data_stream).head(exists).put(acknowledged),
+        )
+        .route(
+            "/_ingest/pipeline/{name}",
+            get(pipeline).head(exists).put(acknowledged),
+        )
         .route("/_bulk", post(bulk_root).put(bulk_root))
         .route("/{index}/_bulk", post(bulk_index).put(bulk_index))
         .layer(axum::middleware::map_response(product_header))
 }
 
 async fn product_header(mut resp: Response) -> Response {
-    resp.headers_mut()
-        .insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
+    resp.headers_mut().insert(
+        "x-elastic-product",
+        HeaderValue::from_static("Elasticsearch"),
+    );
     resp
 }
 
@@ -128,33 +145,46 @@ async fn acknowledged() -> Json<Value> {
 }
 
 async fn template(Path(name): Path<String>) -> Json<Value> {
-    Json(json!({ "index_templates": [{ "name": name, "index_template": {
+    Json(
+        json!({ "index_templates": [{ "name": name, "index_template": {
         "index_patterns": [format!("{name}-*")], "composed_of": [], "template": {},
-        "data_stream": {}, "priority": 150 }}]}))
+        "data_stream": {}, "priority": 150 }}]}),
+    )
 }
 
 async fn legacy_template(Path(name): Path<String>) -> Json<Value> {
     let mut m = Map::new();
-    m.insert(name.clone(), json!({ "order": 1, "index_patterns": [format!("{name}-*")],
-        "settings": {}, "mappings": {}, "aliases": {} }));
+    m.insert(
+        name.clone(),
+        json!({ "order": 1, "index_patterns": [format!("{name}-*")],
+        "settings": {}, "mappings": {}, "aliases": {} }),
+    );
     Json(Value::Object(m))
 }
 
 async fn ilm_policy(Path(name): Path<String>) -> Json<Value> {
     let mut m = Map::new();
-    m.insert(name, json!({ "version": 1, "modified_date": "2023-01-01T00:00:00.000Z",
-        "policy": { "phases": { "hot": { "min_age": "0ms", "actions": {} } } } }));
+    m.insert(
+        name,
+        json!({ "version": 1, "modified_date": "2023-01-01T00:00:00.000Z",
+        "policy": { "phases": { "hot": { "min_age": "0ms", "actions": {} } } } }),
+    );
     Json(Value::Object(m))
 }
 
 async fn data_stream(Path(name): Path<String>) -> Json<Value> {
-    Json(json!({ "data_streams": [{ "name": name, "timestamp_field": { "name": "@timestamp" },
-        "indices": [], "generation": 1, "status": "GREEN", "template": name }]}))
+    Json(
+        json!({ "data_streams": [{ "name": name, "timestamp_field": { "name": "@timestamp" },
+        "indices": [], "generation": 1, "status": "GREEN", "template": name }]}),
+    )
 }
 
 async fn pipeline(Path(name): Path<String>) -> Json<Value> {
     let mut m = Map::new();
-    m.insert(name, json!({ "description": "accepted by koban", "processors": [] }));
+    m.insert(
+        name,
+        json!({ "description": "accepted by koban", "processors": [] }),
+    );
     Json(Value::Object(m))
 }
 
@@ -179,8 +209,18 @@ async fn bulk_index(
 
 /// One line of the bulk body's answer, before the append gives it a sequence number.
 enum Item {
-    Doc { op: String, index: String, id: Option<String> },
-    Failed { op: String, index: String, status: u16, kind: &'static str, reason: &'static str },
+    Doc {
+        op: String,
+        index: String,
+        id: Option<String>,
+    },
+    Failed {
+        op: String,
+        index: String,
+        status: u16,
+        kind: &'static str,
+        reason: &'static str,
+    },
 }
 
 async fn bulk(
@@ -199,10 +239,16 @@ async fn bulk(
     let mut it = lines(&body);
     while let Some(action) = it.next() {
         let Ok(Value::Object(action)) = serde_json::from_slice::<Value>(action) else {
-            return Err(ApiError::bad_request(FLAVOR, "Malformed action/metadata line"));
+            return Err(ApiError::bad_request(
+                FLAVOR,
+                "Malformed action/metadata line",
+            ));
         };
         let Some((op, meta)) = action.into_iter().next() else {
-            return Err(ApiError::bad_request(FLAVOR, "Malformed action/metadata line"));
+            return Err(ApiError::bad_request(
+                FLAVOR,
+                "Malformed action/metadata line",
+            ));
         };
         let index = meta
             .get("_index")
@@ -214,11 +260,19 @@ async fn bulk(
         match op.as_str() {
             "index" | "create" => {
                 let Some(source) = it.next() else {
-                    return Err(ApiError::bad_request(FLAVOR, "Malformed action/metadata line: no source"));
+                    return Err(ApiError::bad_request(
+                        FLAVOR,
+                        "Malformed action/metadata line: no source",
+                    ));
                 };
                 if !is_json(source) {
-                    items.push(Item::Failed { op, index, status: 400,
-                        kind: "document_parsing_exception", reason: "source is not JSON" });
+                    items.push(Item::Failed {
+                        op,
+                        index,
+                        status: 400,
+                        kind: "document_parsing_exception",
+                        reason: "source is not JSON",
+                    });
                     continue;
                 }
                 records.push(Record {
@@ -233,12 +287,27 @@ async fn bulk(
             }
             "update" => {
                 let _ = it.next();
-                items.push(Item::Failed { op, index, status: 400,
-                    kind: "action_request_validation_exception", reason: "koban accepts index and create only" });
+                items.push(Item::Failed {
+                    op,
+                    index,
+                    status: 400,
+                    kind: "action_request_validation_exception",
+                    reason: "koban accepts index and create only",
+                });
             }
-            "delete" => items.push(Item::Failed { op, index, status: 400,
-                kind: "action_request_validation_exception", reason: "koban accepts index and create only" }),
-            _ => return Err(ApiError::bad_request(FLAVOR, "Malformed action/metadata line: unknown action")),
+            "delete" => items.push(Item::Failed {
+                op,
+                index,
+                status: 400,
+                kind: "action_request_validation_exception",
+                reason: "koban accepts index and create only",
+            }),
+            _ => {
+                return Err(ApiError::bad_request(
+                    FLAVOR,
+                    "Malformed action/metadata line: unknown action",
+                ))
+            }
         }
     }
     let n = records.len() as u64;
@@ -256,23 +325,39 @@ async fn bulk(
                 let s = seq;
                 seq += 1;
                 let mut m = Map::new();
-                m.insert(op, json!({
-                    "_index": index, "_id": id.unwrap_or_else(|| format!("koban-{s}")),
-                    "_version": 1, "result": "created",
-                    "_shards": { "total": 1, "successful": 1, "failed": 0 },
-                    "_seq_no": s, "_primary_term": 1, "status": 201
-                }));
+                m.insert(
+                    op,
+                    json!({
+                        "_index": index, "_id": id.unwrap_or_else(|| format!("koban-{s}")),
+                        "_version": 1, "result": "created",
+                        "_shards": { "total": 1, "successful": 1, "failed": 0 },
+                        "_seq_no": s, "_primary_term": 1, "status": 201
+                    }),
+                );
                 Value::Object(m)
             }
-            Item::Failed { op, index, status, kind, reason } => {
+            Item::Failed {
+                op,
+                index,
+                status,
+                kind,
+                reason,
+            } => {
                 errors = true;
                 let mut m = Map::new();
-                m.insert(op, json!({ "_index": index, "status": status,
-                    "error": { "type": kind, "reason": reason } }));
+                m.insert(
+                    op,
+                    json!({ "_index": index, "status": status,
+                    "error": { "type": kind, "reason": reason } }),
+                );
                 Value::Object(m)
             }
         })
         .collect();
     let took = started.elapsed().as_millis() as u64;
-    Ok((StatusCode::OK, Json(json!({ "took": took, "errors": errors, "items": out }))).into_response())
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "took": took, "errors": errors, "items": out })),
+    )
+        .into_response())
 }

@@ -50,7 +50,12 @@ impl ApiError {
     }
 
     pub fn internal(flavor: Flavor) -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, flavor, "internal error", 8)
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            flavor,
+            "internal error",
+            8,
+        )
     }
 
     pub fn from_intake(e: IntakeError, flavor: Flavor, retry_after: u64) -> Self {
@@ -74,14 +79,13 @@ impl ApiError {
             IntakeError::TooLarge => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, flavor, "record too large", 6)
             }
-            IntakeError::Wal(_) | IntakeError::ShuttingDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                flavor,
-                "intake stopped",
-                9,
-            ),
+            IntakeError::Wal(_) | IntakeError::ShuttingDown => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, flavor, "intake stopped", 9)
+            }
         };
-        if err.status == StatusCode::TOO_MANY_REQUESTS || err.status == StatusCode::SERVICE_UNAVAILABLE {
+        if err.status == StatusCode::TOO_MANY_REQUESTS
+            || err.status == StatusCode::SERVICE_UNAVAILABLE
+        {
             err.retry_after = Some(retry_after);
         }
         err

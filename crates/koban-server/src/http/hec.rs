@@ -84,9 +84,21 @@ fn split_events(body: &[u8]) -> Result<Vec<&[u8]>, ApiError> {
         match next {
             Ok(Envelope { event: Some(_) }) => {}
             Ok(Envelope { event: None }) => {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, FLAVOR, "Event field is required", 12))
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    FLAVOR,
+                    "Event field is required",
+                    12,
+                ))
             }
-            Err(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, FLAVOR, "Invalid data format", 6)),
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    FLAVOR,
+                    "Invalid data format",
+                    6,
+                ))
+            }
         }
         let raw = body[start..end].trim_ascii();
         out.push(raw);
@@ -98,7 +110,11 @@ fn split_events(body: &[u8]) -> Result<Vec<&[u8]>, ApiError> {
     Ok(out)
 }
 
-async fn respond(st: &AppState, headers: &HeaderMap, records: Vec<Record>) -> Result<Json<Value>, ApiError> {
+async fn respond(
+    st: &AppState,
+    headers: &HeaderMap,
+    records: Vec<Record>,
+) -> Result<Json<Value>, ApiError> {
     st.intake
         .append(records)
         .await
@@ -164,7 +180,10 @@ async fn health(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
             Json(json!({ "text": "HEC is unhealthy, queues are full", "code": 18 })),
         )
     } else {
-        (StatusCode::OK, Json(json!({ "text": "HEC is healthy", "code": 17 })))
+        (
+            StatusCode::OK,
+            Json(json!({ "text": "HEC is healthy", "code": 17 })),
+        )
     }
 }
 
@@ -180,7 +199,12 @@ async fn ack(
 ) -> Result<Json<Value>, ApiError> {
     auth::ingest(&st, &headers, FLAVOR)?;
     let Some(c) = channel(&headers) else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, FLAVOR, "Data channel is missing", 10));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            FLAVOR,
+            "Data channel is missing",
+            10,
+        ));
     };
     let q: AckQuery = serde_json::from_slice(&body)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, FLAVOR, "Invalid data format", 6))?;

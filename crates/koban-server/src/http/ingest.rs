@@ -12,12 +12,10 @@ use super::{auth, decode_body, lines, AppState, Remote};
 use crate::state::now_ms;
 
 pub(super) fn routes(evtx_limit: usize) -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/ingest", post(ndjson))
-        .route(
-            "/api/v1/ingest/evtx",
-            post(evtx).layer(DefaultBodyLimit::max(evtx_limit)),
-        )
+    Router::new().route("/api/v1/ingest", post(ndjson)).route(
+        "/api/v1/ingest/evtx",
+        post(evtx).layer(DefaultBodyLimit::max(evtx_limit)),
+    )
 }
 
 /// Whether a line is one JSON value (else it is kept as raw text, never dropped).
@@ -39,7 +37,11 @@ async fn ndjson(
         .map(|l| Record {
             tenant: binding.tenant.clone(),
             source: binding.source.clone(),
-            kind: if is_json(l) { RecordKind::NdjsonLine } else { RecordKind::RawText },
+            kind: if is_json(l) {
+                RecordKind::NdjsonLine
+            } else {
+                RecordKind::RawText
+            },
             received_ms: now,
             remote,
             payload: l.to_vec(),
@@ -51,7 +53,10 @@ async fn ndjson(
         .append(records)
         .await
         .map_err(|e| ApiError::from_intake(e, flavor, st.retry_after()))?;
-    Ok((StatusCode::OK, Json(json!({ "accepted": n, "last_seq": seq }))))
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "accepted": n, "last_seq": seq })),
+    ))
 }
 
 const EVTX_MAGIC: &[u8] = b"ElfFile\0";
@@ -82,5 +87,8 @@ async fn evtx(
         .append(vec![record])
         .await
         .map_err(|e| ApiError::from_intake(e, flavor, st.retry_after()))?;
-    Ok((StatusCode::OK, Json(json!({ "accepted": 1, "bytes": bytes, "last_seq": seq }))))
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "accepted": 1, "bytes": bytes, "last_seq": seq })),
+    ))
 }

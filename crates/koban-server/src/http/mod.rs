@@ -37,7 +37,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(intake: Arc<Intake>, state: Arc<State>, max_body_bytes: usize, max_evtx_bytes: usize) -> Self {
+    pub fn new(
+        intake: Arc<Intake>,
+        state: Arc<State>,
+        max_body_bytes: usize,
+        max_evtx_bytes: usize,
+    ) -> Self {
         AppState {
             intake,
             state,
@@ -70,8 +75,10 @@ pub fn app(state: AppState) -> Router {
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::https::TlsListener>>
-    for PeerAddr
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, crate::https::TlsListener>,
+    > for PeerAddr
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, crate::https::TlsListener>) -> Self {
         PeerAddr(*stream.remote_addr())

@@ -32,6 +32,9 @@ async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
     };
     match st.intake.stopped_reason() {
         None => (StatusCode::OK, body("ok", None)),
-        Some(r) => (StatusCode::SERVICE_UNAVAILABLE, body("intake stopped", Some(r))),
+        Some(r) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            body("intake stopped", Some(r)),
+        ),
     }
 }
