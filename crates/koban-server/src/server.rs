@@ -41,6 +41,8 @@ pub enum ServerError {
     State(#[from] StateError),
     #[error("wal: {0}")]
     Wal(#[from] WalError),
+    #[error("the wal ends at {last} but the pipeline has applied up to {applied}: the wal or the store belongs to another data dir")]
+    WalBehind { applied: u64, last: u64 },
     #[error("the pipeline thread panicked")]
     PipelineThread,
 }
@@ -118,7 +120,23 @@ pub async fn start(
         max_backlog_bytes: config.max_backlog_bytes,
         retry_after_secs: config.retry_after_secs,
     };
-    let intake = Intake::new(wal, limits, pipeline.applied_seq());
+    let applied = pipeline.applied_seq();
+    if applied > wal.last_seq() {
+        if wal.start_at(applied + 1)? {
+            tracing::warn!(
+                applied_seq = applied,
+                "wal was empty behind the pipeline's position; numbering continues after it"
+            );
+        } else {
+            // The pipeline would skip these records as already applied: refuse to start
+            // rather than lose them silently.
+            return Err(ServerError::WalBehind {
+                applied,
+                last: wal.last_seq(),
+            });
+        }
+    }
+    let intake = Intake::new(wal, limits, applied);
     let pipeline_stop = Arc::new(AtomicBool::new(false));
     let pipeline_thread = {
         let intake = Arc::clone(&intake);

@@ -40,7 +40,9 @@ async fn post(state: &AppState, token: &str, body: String) -> (StatusCode, serde
         .expect("request");
     let resp = app(state.clone()).oneshot(req).await.expect("response");
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("body");
     (status, serde_json::from_slice(&bytes).unwrap_or_default())
 }
 
@@ -84,7 +86,10 @@ async fn disk_full_stops_intake_and_it_resumes_when_space_returns() {
     let (status, json) = full.expect("the disk filled up");
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(json["error"], "intake stopped: disk full");
-    assert_eq!(intake.stopped_reason().as_deref(), Some("intake stopped: disk full"));
+    assert_eq!(
+        intake.stopped_reason().as_deref(),
+        Some("intake stopped: disk full")
+    );
     // What was acknowledged is all there and nothing half-written follows it.
     assert_eq!(all_records(&wal).len(), accepted);
     assert_eq!(wal.last_seq() as usize, accepted);

@@ -436,6 +436,29 @@ impl Wal {
         Ok(removed)
     }
 
+    /// Makes the next appended record get `next_seq`, when the log holds no record at
+    /// all (a consumer that stored up to `next_seq - 1` met a new or wiped WAL directory:
+    /// without this, new records would reuse sequence numbers it has already applied).
+    /// Returns false, changing nothing, when the log has records or is already past it.
+    pub fn start_at(&self, next_seq: u64) -> Result<bool, WalError> {
+        let sh = &self.shared;
+        let mut w = lock(&sh.writer);
+        if !w.sealed.is_empty() || w.len != SEGMENT_HEADER || next_seq <= w.next_seq {
+            return Ok(false);
+        }
+        let (file, path) = segment::create(&sh.dir, next_seq)?;
+        segment::sync_dir(&sh.dir)?;
+        let old = std::mem::replace(&mut w.path, path);
+        std::fs::remove_file(&old).map_err(|e| WalError::io("remove", &old, e))?;
+        w.file = Arc::new(file);
+        w.first_seq = next_seq;
+        w.next_seq = next_seq;
+        sh.written.store(next_seq - 1, Ordering::Release);
+        let mut s = lock(&sh.sync);
+        s.durable = s.durable.max(next_seq - 1);
+        Ok(true)
+    }
+
     /// The segment holding `seq`: its first sequence number and path.
     pub(crate) fn segment_for(&self, seq: u64) -> Result<(u64, PathBuf), WalError> {
         let w = lock(&self.shared.writer);

@@ -312,3 +312,17 @@ fn oversized_record_is_refused_and_log_stays_usable() {
     ));
     assert_eq!(wal.append(&[rec(2)]).unwrap(), 1);
 }
+
+#[test]
+fn an_empty_log_can_start_after_a_consumers_position() {
+    let dir = temp_dir("start-at");
+    let wal = Wal::open(&dir, opts(FsyncPolicy::Always)).unwrap();
+    assert!(wal.start_at(501).unwrap());
+    assert_eq!(wal.last_seq(), 500);
+    assert_eq!(wal.append(&[rec(1)]).unwrap(), 501);
+    assert!(!wal.start_at(900).unwrap(), "not once it holds records");
+    drop(wal);
+    let wal = Wal::open(&dir, opts(FsyncPolicy::Always)).unwrap();
+    assert_eq!(wal.last_seq(), 501);
+    assert_eq!(read_all(&wal, 501)[0].record, rec(1));
+}
