@@ -207,6 +207,13 @@ async fn elasticsearch_handshake_calls_look_like_a_cluster() {
     let (status, h, _) = call(&t, "HEAD", "/", &[], Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(h["x-elastic-product"], "Elasticsearch");
+    // Credentials are optional on the handshake, but wrong ones are refused early.
+    let (status, h, _) = call(&t, "GET", "/", &[bearer("kbi_wrong")], Body::empty()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(h["x-elastic-product"], "Elasticsearch");
+    let tok = token(&t, "acme", "beats");
+    let (status, _, _) = call(&t, "GET", "/", &[bearer(&tok)], Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
     let (_, _, json) = call(&t, "GET", "/_license", &[], Body::empty()).await;
     assert_eq!(json["license"]["status"], "active");
     let (_, _, json) = call(&t, "GET", "/_xpack", &[], Body::empty()).await;

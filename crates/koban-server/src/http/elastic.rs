@@ -23,8 +23,8 @@ use crate::state::now_ms;
 const VERSION: &str = "8.11.0";
 const FLAVOR: Flavor = Flavor::Elastic;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes(state: AppState) -> Router<AppState> {
+    let handshake = Router::new()
         .route("/", get(root).head(root_head))
         .route("/_license", get(license))
         .route("/_xpack", get(xpack))
@@ -52,9 +52,34 @@ pub(super) fn routes() -> Router<AppState> {
             "/_ingest/pipeline/{name}",
             get(pipeline).head(exists).put(acknowledged),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            credentials_if_sent,
+        ));
+    Router::new()
+        .merge(handshake)
         .route("/_bulk", post(bulk_root).put(bulk_root))
         .route("/{index}/_bulk", post(bulk_index).put(bulk_index))
         .layer(axum::middleware::map_response(product_header))
+}
+
+/// The handshake answers probes that send no credentials (a load balancer's `HEAD /`),
+/// but credentials that are sent must be right, so a shipper with a wrong token fails
+/// when it connects, with a clear 401, not later on its first bulk request.
+async fn credentials_if_sent(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION)
+    {
+        if let Err(e) = auth::ingest(&st, req.headers(), FLAVOR) {
+            return e.into_response();
+        }
+    }
+    next.run(req).await
 }
 
 async fn product_header(mut resp: Response) -> Response {

@@ -66,7 +66,7 @@ pub fn app(state: AppState) -> Router {
         .merge(hec::routes())
         .merge(admin::routes())
         .merge(ops::routes())
-        .merge(elastic::routes())
+        .merge(elastic::routes(state.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
