@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub syslog_routes: Vec<SyslogRoute>,
     pub max_frame_bytes: usize,
     pub max_connections: usize,
+    /// HTTP requests with bodies handled at once (memory: this × `max_body_bytes`).
+    pub max_inflight_requests: usize,
     pub fsync: FsyncPolicy,
     pub segment_bytes: u64,
     pub max_backlog_records: u64,
@@ -64,7 +66,7 @@ impl Default for ServerConfig {
             https: Some("127.0.0.1:8443".parse().expect("valid default address")),
             tls_cert: None,
             tls_key: None,
-            max_body_bytes: 64 << 20,
+            max_body_bytes: 32 << 20,
             max_evtx_bytes: 256 << 20,
             syslog_udp: listener("127.0.0.1:5514", "syslog-udp"),
             syslog_tcp: listener("127.0.0.1:5514", "syslog-tcp"),
@@ -72,6 +74,7 @@ impl Default for ServerConfig {
             syslog_routes: Vec::new(),
             max_frame_bytes: 1 << 20,
             max_connections: 4096,
+            max_inflight_requests: crate::http::DEFAULT_INFLIGHT,
             fsync: FsyncPolicy::Always,
             segment_bytes: 64 << 20,
             max_backlog_records: 2_000_000,
@@ -228,6 +231,7 @@ impl ServerConfig {
                     "max_body_bytes",
                     "max_evtx_bytes",
                     "max_connections",
+                    "max_inflight_requests",
                 ],
             );
             if let Some(s) = w.string("data_dir") {
@@ -252,6 +256,9 @@ impl ServerConfig {
             }
             if let Some(n) = w.uint("max_connections", 1) {
                 c.max_connections = n as usize;
+            }
+            if let Some(n) = w.uint("max_inflight_requests", 1) {
+                c.max_inflight_requests = n as usize;
             }
         }
         if let Some(Value::Table(t)) = root.get("syslog") {

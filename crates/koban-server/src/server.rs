@@ -222,7 +222,8 @@ pub async fn start(
             Arc::clone(&state),
             config.max_body_bytes,
             config.max_evtx_bytes,
-        ));
+        )
+        .with_max_inflight(config.max_inflight_requests));
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(

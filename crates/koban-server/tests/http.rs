@@ -507,3 +507,43 @@ async fn metrics_count_per_tenant_and_source() {
     assert!(text.contains("koban_wal_last_seq 2"));
     assert!(text.contains("koban_wal_backlog_records 2"));
 }
+
+#[tokio::test]
+async fn requests_over_the_inflight_bound_wait_then_get_told_to_retry() {
+    let mut t = test_app("inflight", default_limits());
+    t.state = t.state.clone().with_max_inflight(1);
+    let tok = token(&t, "acme", "web");
+    // Hold the only permit, as a slow request would.
+    let held = std::sync::Arc::clone(&t.state.inflight)
+        .acquire_owned()
+        .await
+        .expect("permit");
+    let started = std::time::Instant::now();
+    let (status, h, json) = call(
+        &t,
+        "POST",
+        "/_bulk",
+        &[bearer(&tok)],
+        "{\"index\":{}}\n{}\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{json}");
+    assert!(h.contains_key("retry-after"));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(4),
+        "it waited its turn first"
+    );
+    drop(held);
+    let (status, _, _) = call(
+        &t,
+        "POST",
+        "/_bulk",
+        &[bearer(&tok)],
+        "{\"index\":{}}\n{}\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // Reads are never held back.
+    let (status, _, _) = call(&t, "GET", "/healthz", &[], Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+}

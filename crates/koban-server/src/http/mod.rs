@@ -34,7 +34,15 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub max_evtx_bytes: usize,
     pub hec_acks: Arc<hec::Acks>,
+    /// Request bodies being read or appended at once. Waiting requests have not read
+    /// their bodies, so memory stays bounded by this times the body limit.
+    pub inflight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Default for `server.max_inflight_requests`.
+pub const DEFAULT_INFLIGHT: usize = 16;
+/// How long a request waits for its turn before it is told to come back later.
+const INFLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl AppState {
     pub fn new(
@@ -49,7 +57,14 @@ impl AppState {
             max_body_bytes,
             max_evtx_bytes,
             hec_acks: Arc::new(hec::Acks::default()),
+            inflight: Arc::new(tokio::sync::Semaphore::new(DEFAULT_INFLIGHT)),
         }
+    }
+
+    /// At most `n` requests with bodies are handled at once.
+    pub fn with_max_inflight(mut self, n: usize) -> Self {
+        self.inflight = Arc::new(tokio::sync::Semaphore::new(n.max(1)));
+        self
     }
 
     fn retry_after(&self) -> u64 {
@@ -68,7 +83,40 @@ pub fn app(state: AppState) -> Router {
         .merge(ops::routes())
         .merge(elastic::routes(state.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            one_of_few,
+        ))
         .with_state(state)
+}
+
+/// Bounds the requests with bodies (POST/PUT) handled at once; the rest wait their
+/// turn for a while, then get a 429/503 with Retry-After in their client's shape.
+async fn one_of_few(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let m = req.method();
+    if m != axum::http::Method::POST && m != axum::http::Method::PUT {
+        return next.run(req).await;
+    }
+    let permit =
+        tokio::time::timeout(INFLIGHT_WAIT, Arc::clone(&st.inflight).acquire_owned()).await;
+    let Ok(Ok(_permit)) = permit else {
+        let path = req.uri().path();
+        let flavor = if path.starts_with("/services/collector") {
+            Flavor::Hec
+        } else if path.ends_with("/_bulk") || path.starts_with("/_") {
+            Flavor::Elastic
+        } else {
+            Flavor::Koban
+        };
+        return ApiError::from_intake(crate::intake::IntakeError::Busy, flavor, st.retry_after())
+            .into_response();
+    };
+    next.run(req).await
 }
 
 /// The peer address axum records per connection (`ConnectInfo<PeerAddr>`).
