@@ -27,7 +27,7 @@ DURATION=$1
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FUZZ="$ROOT/fuzz"
 CORPUS="$FUZZ/corpus"
-TARGETS=(rule_loader condition log_reader parse_text parse_json)
+TARGETS=(rule_loader condition log_reader parse_text parse_json wal_segment syslog_framing)
 export RUSTC_BOOTSTRAP=1
 
 SHARED=${KOBAN_SHARED:-}
@@ -170,6 +170,10 @@ seed_rules
 seed_conditions
 seed_logs
 seed_records
+# The WAL target: a valid segment header (selector bit 0 adds it) and nothing else;
+# the fuzzer grows frames from there.
+printf "\001" >"$CORPUS/wal_segment/seed-header-only"
+printf "\012<13>one\n11 <13>two\nxy<13>three\r\n" >"$CORPUS/syslog_framing/seed-mixed"
 
 # ---------------------------------------------------------------- build and run
 cd "$FUZZ"

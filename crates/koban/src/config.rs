@@ -14,6 +14,22 @@ pub struct Config {
     pub hunt: HuntConfig,
     #[serde(default)]
     pub sigma: SigmaConfig,
+    // The server's sections, validated by `koban_server::ServerConfig::from_table` so
+    // every error is reported with its key at once.
+    #[serde(default)]
+    pub server: Option<toml::Value>,
+    #[serde(default)]
+    pub syslog: Option<toml::Value>,
+    #[serde(default)]
+    pub wal: Option<toml::Value>,
+    #[serde(default)]
+    pub backpressure: Option<toml::Value>,
+    /// The whole file as a table (empty without a file), for `koban serve`.
+    #[serde(skip)]
+    pub raw: toml::Table,
+    /// The file the configuration came from.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +63,9 @@ impl Config {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let mut config: Config =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config.raw =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config.path = Some(path.clone());
         // Rule folders in the file are relative to the file, not to where koban runs.
         let base = path.parent().unwrap_or(Path::new("."));
         for r in &mut config.hunt.rules {

@@ -5,3 +5,4 @@ pub mod config;
 pub mod hunt;
 pub mod output;
 pub mod rules;
+pub mod serve;

@@ -10,6 +10,7 @@ use koban::config::Config;
 use koban::hunt;
 use koban::output::{self, Format};
 use koban::rules::{display_path, load_rules};
+use koban::serve;
 use koban_sigma::{CompileOptions, Level, Routing};
 
 #[derive(Parser)]
@@ -34,6 +35,73 @@ enum Command {
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// Run the intake server: syslog (UDP/TCP/TLS), HTTPS NDJSON, Elasticsearch _bulk,
+    /// Splunk HEC and EVTX upload, every record durable in the WAL before it is acked.
+    ///
+    /// Listens on loopback only unless `koban.toml` says otherwise ([server], [syslog],
+    /// [wal], [backpressure]). On first start it creates the data dir, a self-signed
+    /// certificate, the tenant `default` and the admin account, whose one-time password
+    /// is printed once. Stops cleanly on SIGTERM or ctrl-c.
+    Serve(ServeArgs),
+    /// Manage tenants (in the data dir's state database).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Create tokens: ingest tokens bound to a tenant and source, or admin API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Data directory (WAL, state database, certificate); created on first start.
+    /// Overrides `server.data_dir`. Default: ./koban-data
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct DataDirArg {
+    /// Data directory of the server (default: `server.data_dir`, else ./koban-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Add a tenant.
+    Add {
+        /// Letters, digits, `-`, `_`, `.` (1-64).
+        name: String,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once (only its hash is kept).
+    Create {
+        /// The tenant the ingest token's records belong to.
+        #[arg(long, required_unless_present = "admin")]
+        tenant: Option<String>,
+        /// The source name the ingest token's records carry.
+        #[arg(long, required_unless_present = "admin")]
+        source: Option<String>,
+        /// An admin API token (for /api/v1/tenants and /api/v1/tokens) instead.
+        #[arg(long, conflicts_with_all = ["tenant", "source"])]
+        admin: bool,
+        #[command(flatten)]
+        dir: DataDirArg,
     },
 }
 
@@ -104,6 +172,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: RulesCommand::Check { paths },
         } => rules_check(&paths, &options),
         Command::Hunt(args) => hunt_cmd(args, &config, &options),
+        Command::Serve(args) => {
+            let sc = serve::server_config(&config, args.data_dir.as_deref())?;
+            serve::serve(sc)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant { command } => {
+            match command {
+                TenantCommand::Add { name, dir } => {
+                    let sc = serve::server_config(&config, dir.data_dir.as_deref())?;
+                    serve::tenant_add(&sc.data_dir, &name)?
+                }
+                TenantCommand::List { dir } => {
+                    let sc = serve::server_config(&config, dir.data_dir.as_deref())?;
+                    serve::tenant_list(&sc.data_dir)?
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    tenant,
+                    source,
+                    admin,
+                    dir,
+                },
+        } => {
+            let sc = serve::server_config(&config, dir.data_dir.as_deref())?;
+            serve::token_create(&sc.data_dir, tenant.as_deref(), source.as_deref(), admin)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
