@@ -220,6 +220,47 @@ const NO_RAW: &[&str] = &[
     "cloud/panther_cloudtrail",
 ];
 
+/// Why records of a source stay raw: formats outside the supported list.
+const RAW_WHY: &[(&str, &str)] = &[
+    (
+        "Proxifier_2k.log",
+        "Proxifier client log: not a supported format",
+    ),
+    (
+        "Windows_2k.log",
+        "Windows CBS/CSI text log (not the event log): not a supported format",
+    ),
+    (
+        "izysec/UC0",
+        "ausearch output: `----` separators, `time->` lines and shell prompts are not records",
+    ),
+    ("cpanel.ini", "cPanel access log: not a supported format"),
+    (
+        "exim.ini",
+        "Exim main log (no syslog header): not a supported format",
+    ),
+    (
+        "oscap.ini",
+        "bare `oscap:` lines without a syslog header: not a supported format",
+    ),
+    (
+        "ossec.ini",
+        "OSSEC active-response log: not a supported format",
+    ),
+    (
+        "squid_rules.ini",
+        "Squid native access log: not a supported format",
+    ),
+    (
+        "vsftpd.ini",
+        "vsftpd's own log (no syslog header): not a supported format",
+    ),
+    (
+        "web_rules.ini",
+        "IIS W3C extended log lines: not a supported format",
+    ),
+];
+
 #[test]
 fn every_record_parses_without_panic() {
     let Some(data) = data_dir() else {
@@ -284,6 +325,11 @@ fn every_record_parses_without_panic() {
             t.parsed,
             formats.join(" ")
         );
+        if raw > 0 {
+            if let Some((_, why)) = RAW_WHY.iter().find(|(k, _)| name.contains(k)) {
+                println!("    why: {why}");
+            }
+        }
         for s in &t.raw_samples {
             println!("    raw: {s}");
         }
