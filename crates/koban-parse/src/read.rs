@@ -173,6 +173,32 @@ impl Reader {
         }
     }
 
+    /// Reads an EVTX file held in memory (an upload), named `name` in errors.
+    pub fn read_evtx_bytes(
+        &self,
+        name: &Path,
+        bytes: Vec<u8>,
+        sink: &mut dyn FnMut(Record),
+        errors: &mut dyn FnMut(ReadError),
+    ) {
+        let size = bytes.len() as u64;
+        let mut ctx = Ctx {
+            path: name,
+            entry: None,
+            hint: SourceHint::from_path(name),
+            sink,
+            errors,
+        };
+        match EvtxParser::from_buffer(bytes) {
+            Ok(p) => self.read_evtx(p, &mut ctx, size),
+            Err(e) => (ctx.errors)(ReadError::Evtx {
+                path: name.to_path_buf(),
+                entry: None,
+                message: e.to_string(),
+            }),
+        }
+    }
+
     fn read_evtx<T: Read + std::io::Seek>(
         &self,
         parser: EvtxParser<T>,

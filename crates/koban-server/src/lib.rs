@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod server;
 pub mod state;
+pub mod store_pipeline;
 mod syslog;
 pub mod tls;
 
@@ -27,4 +28,7 @@ pub use http::{app, AppState};
 pub use intake::{Intake, IntakeError};
 pub use koban_wal::{Record, RecordKind, WalRecord};
 pub use pipeline::{CountingPipeline, Pipeline, PipelineError};
-pub use server::{run_until_signal, start, BoundAddrs, RunningServer, ServerError};
+pub use server::{
+    run_until_signal, start, start_with_search, BoundAddrs, RunningServer, ServerError,
+};
+pub use store_pipeline::StorePipeline;

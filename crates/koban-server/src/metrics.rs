@@ -12,6 +12,11 @@ pub struct SourceCounts {
     pub accepted: u64,
     pub rejected: u64,
     pub bytes: u64,
+    /// Events the pipeline made of accepted records: understood by a parser,
+    /// kept as raw text (no parser knew them), written to the event store.
+    pub parsed: u64,
+    pub unparsed: u64,
+    pub stored: u64,
 }
 
 #[derive(Default)]
@@ -78,10 +83,23 @@ impl Metrics {
                 2,
             ),
             ("koban_intake_bytes_total", "payload bytes accepted", 3),
+            ("koban_events_parsed_total", "events a parser understood", 4),
+            (
+                "koban_events_unparsed_total",
+                "events stored as raw text: no parser understood them",
+                5,
+            ),
+            (
+                "koban_events_stored_total",
+                "events written to the event store",
+                6,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for ((tenant, source), c) in &sources {
-                let v = [c.received, c.accepted, c.rejected, c.bytes][get];
+                let v = [
+                    c.received, c.accepted, c.rejected, c.bytes, c.parsed, c.unparsed, c.stored,
+                ][get];
                 let _ = writeln!(out, "{name}{{tenant=\"{tenant}\",source=\"{source}\"}} {v}");
             }
         }

@@ -19,10 +19,22 @@ pub trait Pipeline: Send + 'static {
     /// The last WAL sequence number whose records are durably applied (stored). Read
     /// once at start; reading resumes after it, so nothing is applied twice.
     fn applied_seq(&self) -> u64;
-    /// Applies records in order (`records[0].seq == applied + 1`) and returns the new
-    /// applied sequence number, durable when it returns. On error the same records are
-    /// offered again later.
+    /// Takes the next records in order (the first follows the last one taken) and
+    /// returns the applied sequence number, durable when it returns. It may lag behind
+    /// the records taken: a pipeline that batches its commits says later, from `apply`
+    /// or `idle`, how far is durable. On error the pipeline must forget what it took
+    /// since its last durable point: reading starts again after `applied_seq()`.
     fn apply(&mut self, records: &[WalRecord]) -> Result<u64, PipelineError>;
+
+    /// Called when no record is waiting (and before stopping): a chance to make what
+    /// was taken durable. Returns the applied sequence number.
+    fn idle(&mut self) -> Result<u64, PipelineError> {
+        Ok(self.applied_seq())
+    }
+
+    /// Called once on the pipeline thread before the first record, with the intake
+    /// whose counters (`/metrics`) the pipeline may add to.
+    fn attach(&mut self, _intake: &Arc<Intake>) {}
 }
 
 /// The built-in stand-in until the event store is joined in: it counts records and
@@ -57,12 +69,15 @@ pub(crate) fn run<P: Pipeline + ?Sized>(
     stop: Arc<AtomicBool>,
 ) -> Box<P> {
     let wal = intake.wal().clone();
+    pipeline.attach(&intake);
     let mut applied = pipeline.applied_seq();
     // A pipeline that starts before the WAL's oldest record (the store was reset) begins
     // at the oldest record there is.
     applied = applied.max(wal.first_seq().saturating_sub(1));
     intake.set_applied(applied);
     let mut reader = wal.reader(applied + 1);
+    // The last record handed to the pipeline; `applied` may lag behind it.
+    let mut taken = applied;
     loop {
         let batch =
             match reader.read_batch_wait(BATCH_RECORDS, BATCH_BYTES, Duration::from_millis(100)) {
@@ -70,34 +85,40 @@ pub(crate) fn run<P: Pipeline + ?Sized>(
                 Err(e) => {
                     tracing::error!(error = %e, "pipeline cannot read the wal");
                     std::thread::sleep(Duration::from_secs(1));
-                    reader = wal.reader(applied + 1);
+                    reader = wal.reader(taken + 1);
                     continue;
                 }
             };
-        if batch.is_empty() {
-            if stop.load(Ordering::Acquire) && wal.durable_seq() <= applied {
-                return pipeline;
-            }
-            continue;
-        }
-        match pipeline.apply(&batch) {
+        let result = if batch.is_empty() {
+            pipeline.idle()
+        } else {
+            pipeline.apply(&batch)
+        };
+        match result {
             Ok(seq) => {
-                if seq < batch[batch.len() - 1].seq {
-                    // Applied only part of the batch: offer the rest again.
-                    reader = wal.reader(seq + 1);
+                if let Some(last) = batch.last() {
+                    taken = last.seq;
                 }
-                applied = seq;
-                intake.set_applied(seq);
-                if let Err(e) = wal.truncate_through(seq) {
-                    tracing::warn!(error = %e, "cannot drop stored wal segments");
+                if seq != applied {
+                    applied = seq;
+                    intake.set_applied(seq);
+                    if let Err(e) = wal.truncate_through(seq) {
+                        tracing::warn!(error = %e, "cannot drop stored wal segments");
+                    }
+                }
+                if batch.is_empty() && stop.load(Ordering::Acquire) && wal.durable_seq() <= applied
+                {
+                    return pipeline;
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, first_seq = batch[0].seq, "pipeline failed; retrying");
+                tracing::error!(error = %e, first_seq = batch.first().map(|r| r.seq), "pipeline failed; retrying");
                 std::thread::sleep(Duration::from_millis(500));
                 if stop.load(Ordering::Acquire) {
                     return pipeline;
                 }
+                applied = pipeline.applied_seq();
+                taken = applied;
                 reader = wal.reader(applied + 1);
             }
         }

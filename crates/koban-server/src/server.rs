@@ -77,6 +77,15 @@ pub async fn start(
     config: ServerConfig,
     pipeline: Box<dyn Pipeline>,
 ) -> Result<RunningServer, ServerError> {
+    start_with_search(config, pipeline, None).await
+}
+
+/// [`start`], with the event store's searcher serving `/api/v1/search`.
+pub async fn start_with_search(
+    config: ServerConfig,
+    pipeline: Box<dyn Pipeline>,
+    search: Option<koban_store::StoreSearcher>,
+) -> Result<RunningServer, ServerError> {
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| ServerError::DataDir {
         path: dir.clone(),
@@ -223,7 +232,8 @@ pub async fn start(
             config.max_body_bytes,
             config.max_evtx_bytes,
         )
-        .with_max_inflight(config.max_inflight_requests));
+        .with_max_inflight(config.max_inflight_requests)
+        .with_search(search.clone()));
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use koban_server::state::State;
-use koban_server::{CountingPipeline, ServerConfig};
+use koban_server::{ServerConfig, StorePipeline};
+use koban_store::StoreOptions;
 
 use crate::config::Config;
 
@@ -49,9 +50,12 @@ pub fn serve(sc: ServerConfig) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        // Until the event store is joined in, records are counted and dropped once read.
-        let pipeline = Box::new(CountingPipeline::default());
-        let server = koban_server::start(sc, pipeline).await?;
+        // Accepted records are parsed and stored in the embedded event store.
+        let pipeline = StorePipeline::open(&sc.data_dir.join("events"), StoreOptions::default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let searcher = pipeline.searcher();
+        let server =
+            koban_server::start_with_search(sc, Box::new(pipeline), Some(searcher)).await?;
         if let Some(pw) = &server.first_admin_password {
             // Shown once, on stdout only; only its argon2 hash is kept.
             println!("first start: admin user `admin`, one-time password: {pw}");

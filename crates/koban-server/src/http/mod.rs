@@ -13,6 +13,7 @@ pub mod error;
 mod hec;
 mod ingest;
 mod ops;
+mod search;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ pub struct AppState {
     /// Request bodies being read or appended at once. Waiting requests have not read
     /// their bodies, so memory stays bounded by this times the body limit.
     pub inflight: Arc<tokio::sync::Semaphore>,
+    /// The event store's read side, when the server has one (`/api/v1/search`).
+    pub search: Option<koban_store::StoreSearcher>,
 }
 
 /// Default for `server.max_inflight_requests`.
@@ -58,7 +61,13 @@ impl AppState {
             max_evtx_bytes,
             hec_acks: Arc::new(hec::Acks::default()),
             inflight: Arc::new(tokio::sync::Semaphore::new(DEFAULT_INFLIGHT)),
+            search: None,
         }
+    }
+
+    pub fn with_search(mut self, search: Option<koban_store::StoreSearcher>) -> Self {
+        self.search = search;
+        self
     }
 
     /// At most `n` requests with bodies are handled at once.
@@ -81,6 +90,7 @@ pub fn app(state: AppState) -> Router {
         .merge(hec::routes())
         .merge(admin::routes())
         .merge(ops::routes())
+        .merge(search::routes())
         .merge(elastic::routes(state.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
