@@ -14,7 +14,7 @@
 # cargo-fuzz needs nightly-only rustc flags (-Zsanitizer, -Cpasses=sancov...). The
 # toolchain here is stable, so RUSTC_BOOTSTRAP=1 lets it accept them.
 #
-# Environment: KOBAN_SHARED (default: ../shared beside the repository, then
+# Environment: FUZZ_TARGETS (space-separated) picks targets. KOBAN_SHARED (default: ../shared beside the repository, then
 # /work/shared) locates the data the seeds come from; without it the targets start
 # from the hand-written seeds only.
 set -euo pipefail
@@ -28,6 +28,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FUZZ="$ROOT/fuzz"
 CORPUS="$FUZZ/corpus"
 TARGETS=(rule_loader condition log_reader parse_text parse_json wal_segment syslog_framing)
+ALL_TARGETS=("${TARGETS[@]}")
+# FUZZ_TARGETS="a b" runs only those (an issue's own targets).
+if [[ -n ${FUZZ_TARGETS:-} ]]; then read -r -a TARGETS <<<"$FUZZ_TARGETS"; fi
 export RUSTC_BOOTSTRAP=1
 
 SHARED=${KOBAN_SHARED:-}
@@ -47,7 +50,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 # ---------------------------------------------------------------- seed corpora
-mkdir -p "${TARGETS[@]/#/$CORPUS/}"
+mkdir -p "${ALL_TARGETS[@]/#/$CORPUS/}"
 
 # rule_loader: ~200 Sigma rules spread over the whole rule tree (every Nth file of
 # the sorted list), plus the rules of the project's own engine test cases, which

@@ -193,6 +193,19 @@ impl<'e, 't> Walk<'e, 't> {
         }
     }
 
+    fn tenant(&mut self, key: &str) -> Option<String> {
+        let s = self.name(key)?;
+        if valid_tenant(&s) {
+            Some(s)
+        } else {
+            self.err(
+                key,
+                format!("`{s}` is not a tenant id (lower-case letters, digits, `-`, `_`)"),
+            );
+            None
+        }
+    }
+
     fn table(&mut self, key: &str) -> Option<&'t Table> {
         match self.table.get(key)? {
             Value::Table(t) => Some(t),
@@ -202,6 +215,12 @@ impl<'e, 't> Walk<'e, 't> {
             }
         }
     }
+}
+
+/// Tenant names: they name the event store's directories, so its rule applies
+/// (lower-case letters, digits, `-`, `_`; 1-64; not starting with `-`).
+pub fn valid_tenant(s: &str) -> bool {
+    koban_store::TenantId::new(s).is_ok()
 }
 
 /// Tenant and source names: short, printable, safe in paths and metric labels.
@@ -293,7 +312,7 @@ impl ServerConfig {
                 if let Some(a) = w.addr("listen") {
                     target.listen = a;
                 }
-                if let Some(s) = w.name("tenant") {
+                if let Some(s) = w.tenant("tenant") {
                     target.tenant = s;
                 }
                 if let Some(s) = w.name("source") {
@@ -321,7 +340,7 @@ impl ServerConfig {
                                 None
                             }
                         });
-                        let tenant = w.name("tenant");
+                        let tenant = w.tenant("tenant");
                         let source = w.name("source");
                         if !rt.contains_key("cidr") {
                             w.err("cidr", "missing");

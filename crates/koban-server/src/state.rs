@@ -11,7 +11,7 @@ use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use crate::config::valid_name;
+use crate::config::{valid_name, valid_tenant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -137,7 +137,7 @@ impl State {
     }
 
     pub fn add_tenant(&self, name: &str) -> Result<(), StateError> {
-        if !valid_name(name) {
+        if !valid_tenant(name) {
             return Err(StateError::BadName(name.into()));
         }
         let n = self.conn().execute(

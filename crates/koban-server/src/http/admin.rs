@@ -21,7 +21,7 @@ fn state_error(e: StateError) -> ApiError {
     let f = Flavor::Koban;
     match e {
         StateError::BadName(_) => {
-            ApiError::bad_request(f, "invalid name: use letters, digits, -, _, . (1-64)")
+            ApiError::bad_request(f, "invalid name: tenants use lower-case letters, digits, -, _; sources also . and capitals (1-64)")
         }
         StateError::NoTenant(_) => ApiError::new(StatusCode::NOT_FOUND, f, "no such tenant", 0),
         StateError::TenantExists(_) => {
