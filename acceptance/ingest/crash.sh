@@ -8,6 +8,7 @@
 # What counts as acknowledged is defined in acceptance/ingest/harness.py.
 #
 #   acceptance/ingest/crash.sh [EVENTS] [KILLS] [SEED]     (defaults 1000000 10 random)
+#   SEGMENT_MB=1 (env) rotates WAL segments often, so kills also land in rotations
 set -euo pipefail
 EVENTS=${1:-1000000}
 KILLS=${2:-10}

@@ -61,6 +61,7 @@ listen = "127.0.0.1:{self.tcp}"
 listen = "off"
 [wal]
 fsync = "{fsync}"
+segment_mb = {os.environ.get("SEGMENT_MB", "64")}
 [backpressure]
 max_backlog_records = {backlog_records}
 max_backlog_bytes = {backlog_bytes}
