@@ -8,10 +8,10 @@
 # read from ../shared/data (read-only; nothing is copied into the repo).
 # Backpressure bounds are raised so (a) is not throttled by (b). Not a timed test.
 #
-#   bench/ingest.sh [SYSLOG_LINES] [HTTP_EVENTS] [CONNECTIONS]   (defaults 1000000 200000 4)
+#   bench/ingest.sh [SYSLOG_LINES] [HTTP_EVENTS] [CONNECTIONS]   (defaults 3000000 400000 4)
 set -euo pipefail
-NS=${1:-1000000}
-NH=${2:-200000}
+NS=${1:-3000000}
+NH=${2:-400000}
 C=${3:-4}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
