@@ -109,8 +109,9 @@ wait_stored() {
     for _ in $(seq $((limit * 2))); do
         now="$(metric_sum koban_events_stored_total)"
         if [[ "$now" == "$last" ]]; then same=$((same + 1)); else same=0; fi
-        # Settled: at the goal (or over it) and unchanged for 2 s.
-        if ((now >= want && same >= 4)); then break; fi
+        # Settled: at the goal (or over it) and unchanged for 2 s; or short of it and
+        # unchanged for 20 s (something was lost: no use waiting longer).
+        if ((now >= want && same >= 4)) || ((same >= 40)); then break; fi
         last="$now"
         sleep 0.5
     done
