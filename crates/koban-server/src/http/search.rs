@@ -2,10 +2,12 @@
 //! free text, newest first, or counts grouped by one field. Admin only for now; the
 //! console issue brings per-tenant roles, and this route then checks them.
 //!
-//!     {"tenant": "acme", "from": "2025-10-24T00:00:00Z", "to": 1761350400000,
-//!      "filters": {"host.name": "web01", "event.outcome": "fail*"},
-//!      "ranges": {"destination.port": {"min": 1, "max": 1024}},
-//!      "text": "Accepted password", "limit": 100, "count_by": "host.name"}
+//! ```text
+//! {"tenant": "acme", "from": "2025-10-24T00:00:00Z", "to": 1761350400000,
+//!  "filters": {"host.name": "web01", "event.outcome": "fail*"},
+//!  "ranges": {"destination.port": {"min": 1, "max": 1024}},
+//!  "text": "Accepted password", "limit": 100, "count_by": "host.name"}
+//! ```
 
 use std::collections::BTreeMap;
 
