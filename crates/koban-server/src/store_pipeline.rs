@@ -121,6 +121,7 @@ impl StorePipeline {
                 one(koban_parse::parse_json(&rec.payload, &hint), out)
             }
             RecordKind::HecEvent => one(hec_event(&rec.payload, &hint), out),
+            RecordKind::ZeekTsvRow => one(zeek_row(&rec.payload), out),
             RecordKind::Syslog | RecordKind::HecRaw | RecordKind::RawText => {
                 let text = String::from_utf8_lossy(&rec.payload);
                 one(koban_parse::parse_text(&text, &hint), out)
@@ -180,6 +181,23 @@ fn hec_event(payload: &[u8], hint: &SourceHint) -> Parsed {
         }
     }
     parsed
+}
+
+/// A Zeek TSV row after the `#path` / `#fields` directives it came with
+/// (`RecordKind::ZeekTsvRow`); the row alone is kept as the original.
+fn zeek_row(payload: &[u8]) -> Parsed {
+    let text = String::from_utf8_lossy(payload);
+    let (header, row) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let mut hint = SourceHint::default();
+    for d in header.lines() {
+        if let Some(cols) = d.strip_prefix("#fields\t") {
+            let names: Vec<String> = cols.split('\t').map(str::to_owned).collect();
+            hint.columns = Some(Arc::from(names));
+        } else if let Some(path) = d.strip_prefix("#path\t") {
+            hint.stem = path.to_ascii_lowercase();
+        }
+    }
+    koban_parse::parse_text(row, &hint)
 }
 
 fn raw_event(text: &str) -> Parsed {
@@ -253,5 +271,30 @@ impl Pipeline for StorePipeline {
     fn idle(&mut self) -> Result<u64, PipelineError> {
         self.commit()?;
         Ok(self.store.applied_seq())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROW: &str = "1521911720.865716\tCqKst53mF3det3eDV9\t10.47.1.100\t41772\t10.0.0.100\t53\tudp\tise.wrccdc.org";
+
+    #[test]
+    fn a_zeek_row_is_parsed_with_the_columns_it_came_with() {
+        let payload = format!(
+            "#path\tdns\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\n{ROW}"
+        );
+        let p = zeek_row(payload.as_bytes());
+        assert!(p.parsed, "format {}", p.format);
+        assert_eq!(p.event.get_str("id.orig_h").as_deref(), Some("10.47.1.100"));
+        assert_eq!(p.event.get_str("query").as_deref(), Some("ise.wrccdc.org"));
+        assert_eq!(
+            p.event.original.as_deref(),
+            Some(ROW),
+            "the row alone is the original"
+        );
+        // Without its header the same row is only text: kept raw, never dropped.
+        assert!(!koban_parse::parse_text(ROW, &SourceHint::default()).parsed);
     }
 }

@@ -72,6 +72,42 @@ async fn ndjson_ingest_with_a_token_is_durable_before_the_answer() {
 }
 
 #[tokio::test]
+async fn a_zeek_tsv_log_posted_as_it_is_gives_rows_with_their_columns() {
+    let t = test_app("zeek", default_limits());
+    let tok = token(&t, "acme", "zeek");
+    let body = "#separator \\x09\n#set_separator\t,\n#path\tdns\n#open\t2024-04-12-19-29-12\n\
+                #fields\tts\tuid\tquery\n#types\ttime\tstring\tstring\n\
+                1.5\tC1\ta.example\n2.5\tC2\tb.example\n#close\t2024-04-12-19-30-00\n\
+                after the close: plain text\n";
+    let (status, _, json) = call(&t, "POST", "/api/v1/ingest", &[bearer(&tok)], body).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["accepted"], 3, "directives are not records");
+    let recs = all_records(&t.wal);
+    assert_eq!(recs.len(), 3);
+    assert_eq!(recs[0].record.kind, RecordKind::ZeekTsvRow);
+    assert_eq!(
+        recs[0].record.payload,
+        b"#path\tdns\n#fields\tts\tuid\tquery\n1.5\tC1\ta.example"
+    );
+    assert!(recs[1].record.payload.ends_with(b"\n2.5\tC2\tb.example"));
+    assert_eq!(
+        recs[2].record.kind,
+        RecordKind::RawText,
+        "#close ends the header"
+    );
+    // A `#` line that is not a Zeek directive stays a record.
+    let (_, _, json) = call(
+        &t,
+        "POST",
+        "/api/v1/ingest",
+        &[bearer(&tok)],
+        "#fields are nice\n",
+    )
+    .await;
+    assert_eq!(json["accepted"], 1);
+}
+
+#[tokio::test]
 async fn gzip_bodies_are_accepted() {
     let t = test_app("gzip", default_limits());
     let tok = token(&t, "acme", "web");

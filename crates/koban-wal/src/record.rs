@@ -24,6 +24,10 @@ pub enum RecordKind {
     RawText,
     /// A whole EVTX file; the pipeline splits it into events.
     Evtx,
+    /// One row of a Zeek TSV log. The payload is the `#path` / `#fields` directives
+    /// the row came after, one per line, then the row as the last line: the column
+    /// names travel with the row, so parsing needs no state and survives a replay.
+    ZeekTsvRow,
 }
 
 impl RecordKind {
@@ -36,6 +40,7 @@ impl RecordKind {
             RecordKind::HecRaw => 5,
             RecordKind::RawText => 6,
             RecordKind::Evtx => 7,
+            RecordKind::ZeekTsvRow => 8,
         }
     }
 
@@ -48,6 +53,7 @@ impl RecordKind {
             5 => RecordKind::HecRaw,
             6 => RecordKind::RawText,
             7 => RecordKind::Evtx,
+            8 => RecordKind::ZeekTsvRow,
             _ => return None,
         })
     }
@@ -61,6 +67,7 @@ impl RecordKind {
             RecordKind::HecRaw => "hec_raw",
             RecordKind::RawText => "raw",
             RecordKind::Evtx => "evtx",
+            RecordKind::ZeekTsvRow => "zeek_tsv",
         }
     }
 }
