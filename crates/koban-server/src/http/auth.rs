@@ -82,12 +82,17 @@ pub fn ingest(
             }
         }
     }
+    Err(counted(state, ApiError::unauthorized(flavor, false)))
+}
+
+/// Counts a refused credential for `/metrics` and passes the refusal on.
+fn counted(state: &AppState, refusal: ApiError) -> ApiError {
     state
         .intake
         .metrics
         .auth_failures
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Err(ApiError::unauthorized(flavor, false))
+    refusal
 }
 
 /// An admin API token (`Bearer kba_...`) or Basic auth with an admin's password.
@@ -123,10 +128,5 @@ pub async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError
             }
         }
     }
-    state
-        .intake
-        .metrics
-        .auth_failures
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Err(ApiError::unauthorized(flavor, false))
+    Err(counted(state, ApiError::unauthorized(flavor, false)))
 }
