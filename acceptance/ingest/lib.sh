@@ -57,6 +57,10 @@ source = "syslog-tls"
 fsync = "interval"
 interval_ms = 50
 EOF
+    # A check may add sections (e.g. `[detection]` with its rule folders).
+    if [[ -n "${KOBAN_EXTRA_CONFIG:-}" ]]; then
+        printf '%s\n' "$KOBAN_EXTRA_CONFIG" >>"$work/koban.toml"
+    fi
     # The admin token is made before the start (the state db is created on first use;
     # its first line is the one-time admin password, the token is the last line).
     ADMIN_TOKEN="$("$KOBAN" token create --admin --data-dir "$KOBAN_DATA" | tail -n1)"

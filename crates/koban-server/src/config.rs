@@ -1,5 +1,6 @@
 //! The server's sections of `koban.toml`: `[server]`, `[syslog]` (with `[syslog.udp]`,
-//! `[syslog.tcp]`, `[syslog.tls]`, `[[syslog.routes]]`), `[wal]` and `[backpressure]`.
+//! `[syslog.tcp]`, `[syslog.tls]`, `[[syslog.routes]]`), `[wal]`, `[backpressure]` and
+//! `[detection]`.
 //!
 //! Parsed in two steps: the TOML table is walked key by key, so every unknown key and
 //! every wrong value is reported at once with its path; only then are the values turned
@@ -52,6 +53,32 @@ pub struct ServerConfig {
     pub max_backlog_records: u64,
     pub max_backlog_bytes: u64,
     pub retry_after_secs: u64,
+    pub detection: DetectionConfig,
+}
+
+/// `[detection]`: the global rule set and how alerts fold and group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectionConfig {
+    /// Streaming detection on (Koban's own rules run even with no folder named).
+    pub enabled: bool,
+    /// Sigma rule files or folders every tenant inherits.
+    pub rules: Vec<PathBuf>,
+    pub dedup_window_ms: i64,
+    pub incident_window_ms: i64,
+    /// How often rule files are checked for changes (0: never; reload by API).
+    pub rules_poll_secs: u64,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            enabled: true,
+            rules: Vec::new(),
+            dedup_window_ms: 3_600_000,
+            incident_window_ms: 4 * 3_600_000,
+            rules_poll_secs: 30,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -80,6 +107,7 @@ impl Default for ServerConfig {
             max_backlog_records: 2_000_000,
             max_backlog_bytes: 1 << 30,
             retry_after_secs: 1,
+            detection: DetectionConfig::default(),
         }
     }
 }
@@ -203,6 +231,59 @@ impl<'e, 't> Walk<'e, 't> {
                 format!("`{s}` is not a tenant id (lower-case letters, digits, `-`, `_`)"),
             );
             None
+        }
+    }
+
+    fn boolean(&mut self, key: &str) -> Option<bool> {
+        match self.table.get(key)? {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.err(
+                    key,
+                    format!("expected true or false, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A timespan like `30s`, `5m`, `4h`, `1d`.
+    fn timespan(&mut self, key: &str) -> Option<i64> {
+        let s = self.string(key)?;
+        match koban_sigma::parse_timespan(&s) {
+            Some(ms) if ms > 0 => Some(ms),
+            _ => {
+                self.err(
+                    key,
+                    format!("`{s}` is not a timespan like 30s, 5m, 4h or 1d"),
+                );
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, key: &str) -> Option<Vec<String>> {
+        match self.table.get(key)? {
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for (i, v) in items.iter().enumerate() {
+                    match v {
+                        Value::String(s) => out.push(s.clone()),
+                        other => self.err(
+                            &format!("{key}[{i}]"),
+                            format!("expected a string, found {}", other.type_str()),
+                        ),
+                    }
+                }
+                Some(out)
+            }
+            other => {
+                self.err(
+                    key,
+                    format!("expected an array of strings, found {}", other.type_str()),
+                );
+                None
+            }
         }
     }
 
@@ -411,7 +492,37 @@ impl ServerConfig {
                 c.retry_after_secs = n;
             }
         }
-        for section in ["server", "syslog", "wal", "backpressure"] {
+        if let Some(Value::Table(t)) = root.get("detection") {
+            let mut w = Walk::new(
+                &mut errors,
+                "detection.",
+                t,
+                &[
+                    "enabled",
+                    "rules",
+                    "dedup_window",
+                    "incident_window",
+                    "rules_poll_secs",
+                ],
+            );
+            let d = &mut c.detection;
+            if let Some(b) = w.boolean("enabled") {
+                d.enabled = b;
+            }
+            if let Some(r) = w.strings("rules") {
+                d.rules = r.into_iter().map(PathBuf::from).collect();
+            }
+            if let Some(ms) = w.timespan("dedup_window") {
+                d.dedup_window_ms = ms;
+            }
+            if let Some(ms) = w.timespan("incident_window") {
+                d.incident_window_ms = ms;
+            }
+            if let Some(n) = w.uint("rules_poll_secs", 0) {
+                d.rules_poll_secs = n;
+            }
+        }
+        for section in ["server", "syslog", "wal", "backpressure", "detection"] {
             if let Some(v) = root.get(section) {
                 if !v.is_table() {
                     errors.push(ConfigError {

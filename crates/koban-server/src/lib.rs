@@ -8,9 +8,13 @@
 //! - `framing.rs` + `syslog.rs`: syslog over UDP, TCP, TLS
 //! - `http/`: NDJSON, Elasticsearch `_bulk`, Splunk HEC, EVTX, admin API, metrics
 //! - `pipeline.rs`: the [`Pipeline`] seam and the thread that drives it
+//! - `store_pipeline.rs`: parse + store; `detection.rs`: the streaming detection stage
+//!   inside it; `alerts/`: alerts, incidents and cases in SQLite
 //! - `server.rs`: start and graceful shutdown
 
+pub mod alerts;
 pub mod config;
+pub mod detection;
 pub mod framing;
 pub mod http;
 mod https;
@@ -24,11 +28,13 @@ mod syslog;
 pub mod tls;
 
 pub use config::{ConfigError, ConfigErrors, ServerConfig};
+pub use detection::{DetectStage, RuleSource};
 pub use http::{app, AppState};
 pub use intake::{Intake, IntakeError};
 pub use koban_wal::{Record, RecordKind, WalRecord};
 pub use pipeline::{CountingPipeline, Pipeline, PipelineError};
 pub use server::{
-    run_until_signal, start, start_with_search, BoundAddrs, RunningServer, ServerError,
+    run_until_signal, start, start_full, start_with_search, BoundAddrs, Extras, RunningServer,
+    ServerError,
 };
 pub use store_pipeline::StorePipeline;

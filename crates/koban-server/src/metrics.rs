@@ -25,6 +25,25 @@ pub struct Metrics {
     connections: Mutex<BTreeMap<&'static str, (u64, u64)>>,
     pub auth_failures: AtomicU64,
     pub throttled: AtomicU64,
+    pub detection: Mutex<DetectionFigures>,
+}
+
+/// What the detection stage did, since start.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DetectionFigures {
+    /// Rule matches and fired correlations, before folding.
+    pub detections: u64,
+    pub new_alerts: u64,
+    /// Detections folded into an existing alert's counter.
+    pub folded: u64,
+    pub new_incidents: u64,
+    /// Detections an exception suppressed.
+    pub suppressed: u64,
+    /// Detection lag: event received → alert recorded.
+    pub lag_ms_sum: u64,
+    pub lag_count: u64,
+    pub lag_ms_max: u64,
+    pub lag_ms_last: u64,
 }
 
 /// One listener's name for the connection gauge.
@@ -139,6 +158,20 @@ impl Metrics {
                 "counter",
                 self.throttled.load(Ordering::Relaxed),
             ),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {v}");
+        }
+        let d = *self.detection.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, kind, v) in [
+            ("koban_detections_total", "counter", d.detections),
+            ("koban_alerts_created_total", "counter", d.new_alerts),
+            ("koban_alerts_folded_total", "counter", d.folded),
+            ("koban_incidents_created_total", "counter", d.new_incidents),
+            ("koban_detections_suppressed_total", "counter", d.suppressed),
+            ("koban_detection_lag_ms_sum", "counter", d.lag_ms_sum),
+            ("koban_detection_lag_ms_count", "counter", d.lag_count),
+            ("koban_detection_lag_ms_max", "gauge", d.lag_ms_max),
+            ("koban_detection_lag_ms_last", "gauge", d.lag_ms_last),
         ] {
             let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {v}");
         }

@@ -45,6 +45,8 @@ pub enum ServerError {
     WalBehind { applied: u64, last: u64 },
     #[error("the pipeline thread panicked")]
     PipelineThread,
+    #[error("{0}")]
+    Alerts(String),
 }
 
 /// The addresses actually bound (ports chosen by the OS when configured as 0).
@@ -86,6 +88,32 @@ pub async fn start_with_search(
     pipeline: Box<dyn Pipeline>,
     search: Option<koban_store::StoreSearcher>,
 ) -> Result<RunningServer, ServerError> {
+    start_full(
+        config,
+        pipeline,
+        Extras {
+            search,
+            rules: None,
+        },
+    )
+    .await
+}
+
+/// What the integrated server adds to the intake: the store's read side and the rules
+/// the pipeline's detection stage runs (which turns on the alert and incident API).
+#[derive(Default)]
+pub struct Extras {
+    pub search: Option<koban_store::StoreSearcher>,
+    pub rules: Option<Arc<crate::detection::RuleSource>>,
+}
+
+/// [`start`] with the store's searcher and the detection API.
+pub async fn start_full(
+    config: ServerConfig,
+    pipeline: Box<dyn Pipeline>,
+    extras: Extras,
+) -> Result<RunningServer, ServerError> {
+    let Extras { search, rules } = extras;
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| ServerError::DataDir {
         path: dir.clone(),
@@ -99,6 +127,13 @@ pub async fn start_with_search(
     for r in &config.syslog_routes {
         state.ensure_tenant(&r.tenant)?;
     }
+    let alerts = match &rules {
+        Some(_) => Some(Arc::new(
+            crate::alerts::AlertBook::open(&dir.join("alerts.db"))
+                .map_err(|e| ServerError::Alerts(e.to_string()))?,
+        )),
+        None => None,
+    };
     let (cert, key) =
         tls::ensure_cert(&dir, config.tls_cert.as_deref(), config.tls_key.as_deref())?;
     let wal = Wal::open(
@@ -233,7 +268,8 @@ pub async fn start_with_search(
             config.max_evtx_bytes,
         )
         .with_max_inflight(config.max_inflight_requests)
-        .with_search(search.clone()));
+        .with_search(search.clone())
+        .with_detection(alerts.clone(), rules.clone()));
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(

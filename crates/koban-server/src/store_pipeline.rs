@@ -16,6 +16,8 @@ use koban_parse::{Parsed, Reader, SourceHint};
 use koban_store::{EventStore, StoreOptions, StoreSearcher, StoredEvent};
 use koban_wal::{RecordKind, WalRecord};
 
+use crate::alerts::EventRef;
+use crate::detection::DetectStage;
 use crate::intake::Intake;
 use crate::pipeline::{Pipeline, PipelineError};
 
@@ -33,6 +35,8 @@ pub struct StorePipeline {
     written_seq: u64,
     last_commit: Instant,
     intake: Option<Arc<Intake>>,
+    /// Streaming detection over the stored events, when rules are loaded.
+    detect: Option<DetectStage>,
 }
 
 /// One parsed event with the record it came from.
@@ -58,7 +62,14 @@ impl StorePipeline {
             commit_every: DEFAULT_COMMIT_EVERY,
             last_commit: Instant::now(),
             intake: None,
+            detect: None,
         })
+    }
+
+    /// Runs every stored event through `stage` as well.
+    pub fn with_detection(mut self, stage: DetectStage) -> StorePipeline {
+        self.detect = Some(stage);
+        self
     }
 
     pub fn with_commit_every(mut self, every: Duration) -> StorePipeline {
@@ -129,7 +140,14 @@ impl StorePipeline {
         }
     }
 
+    /// Makes what was taken durable: detections first (their position may run ahead of
+    /// the store's; a replay then stores without detecting again), then the store.
     fn commit(&mut self) -> Result<(), PipelineError> {
+        if let Some(d) = &mut self.detect {
+            if let Err(e) = d.commit(self.written_seq) {
+                return Err(self.fail(e.0));
+            }
+        }
         if self.written_seq > self.store.applied_seq() {
             self.store
                 .commit(self.written_seq)
@@ -148,6 +166,11 @@ impl StorePipeline {
                 self.store = s;
             }
             Err(e) => tracing::error!(error = %e, "cannot reopen the event store"),
+        }
+        if let Some(d) = &mut self.detect {
+            if let Err(e) = d.reset() {
+                tracing::error!(error = %e, "cannot reread the detection position");
+            }
         }
         PipelineError(message)
     }
@@ -210,13 +233,26 @@ fn raw_event(text: &str) -> Parsed {
     }
 }
 
+impl StorePipeline {
+    /// Where both the store and detection hold everything before.
+    fn durable_seq(&self) -> u64 {
+        let stored = self.store.applied_seq();
+        self.detect
+            .as_ref()
+            .map_or(stored, |d| stored.min(d.position()))
+    }
+}
+
 impl Pipeline for StorePipeline {
     fn applied_seq(&self) -> u64 {
-        self.store.applied_seq()
+        self.durable_seq()
     }
 
     fn attach(&mut self, intake: &Arc<Intake>) {
         self.intake = Some(intake.clone());
+        if let Some(d) = &mut self.detect {
+            d.attach(intake.clone());
+        }
     }
 
     fn apply(&mut self, records: &[WalRecord]) -> Result<u64, PipelineError> {
@@ -244,6 +280,20 @@ impl Pipeline for StorePipeline {
         }
         let report = self.store.write(&batch);
         drop(batch);
+        if let Some(d) = &mut self.detect {
+            d.refresh();
+            for (r, range) in &owners {
+                for m in &made[range.clone()] {
+                    let at = EventRef {
+                        source: r.record.source.to_string(),
+                        seq: m.seq,
+                        sub: m.sub,
+                        received_ms: r.record.received_ms,
+                    };
+                    d.detect(&r.record.tenant, &m.parsed.event, at);
+                }
+            }
+        }
         if let Err(e) = report {
             return Err(self.fail(format!("store write failed: {e}")));
         }
@@ -265,12 +315,12 @@ impl Pipeline for StorePipeline {
         if self.last_commit.elapsed() >= self.commit_every {
             self.commit()?;
         }
-        Ok(self.store.applied_seq())
+        Ok(self.durable_seq())
     }
 
     fn idle(&mut self) -> Result<u64, PipelineError> {
         self.commit()?;
-        Ok(self.store.applied_seq())
+        Ok(self.durable_seq())
     }
 }
 

@@ -259,7 +259,27 @@ pub struct CorrelationHit<P> {
 
 const MAX_EVIDENCE: usize = 50;
 
-#[derive(Debug)]
+/// One open window of a correlation, as [`CorrelationEngine::save`] hands it out.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedWindow<P> {
+    /// The correlation's key (id, else title).
+    pub correlation: String,
+    pub group: Vec<String>,
+    pub window_start: i64,
+    pub entries: Vec<SavedEntry<P>>,
+}
+
+/// One signal inside a saved window.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedEntry<P> {
+    pub time: i64,
+    /// Position of the referencing rule in the correlation's `rules`.
+    pub rule: usize,
+    pub value: Option<String>,
+    pub payload: P,
+}
+
+#[derive(Debug, Clone)]
 struct Entry<P> {
     time: i64,
     /// Position of the referencing rule in the correlation's `rules`.
@@ -268,7 +288,7 @@ struct Entry<P> {
     payload: P,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct GroupState<P> {
     entries: VecDeque<Entry<P>>,
     /// Start of the current window for upper-bound conditions.
@@ -371,6 +391,94 @@ impl<P: Clone> CorrelationEngine<P> {
             }
         }
         fired
+    }
+
+    /// The open windows, to be kept across a restart (the streaming server stores them
+    /// with the position it has detected up to). Windows are named by their
+    /// correlation's key, so a reloaded rule set gets back the windows of the
+    /// correlations it still has.
+    pub fn save(&self) -> Vec<SavedWindow<P>> {
+        let mut out = Vec::new();
+        for (idx, states) in self.state.iter().enumerate() {
+            let key = self.correlations[idx].meta.key();
+            for (group, st) in states {
+                if st.entries.is_empty() {
+                    continue;
+                }
+                out.push(SavedWindow {
+                    correlation: key.to_owned(),
+                    group: group.clone(),
+                    window_start: st.window_start,
+                    entries: st
+                        .entries
+                        .iter()
+                        .map(|e| SavedEntry {
+                            time: e.time,
+                            rule: e.rule,
+                            value: e.value.clone(),
+                            payload: e.payload.clone(),
+                        })
+                        .collect(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Puts saved windows back; windows of correlations this engine does not have (or
+    /// whose referenced rules shrank) are dropped. Returns how many were restored.
+    pub fn restore(&mut self, saved: Vec<SavedWindow<P>>) -> usize {
+        let by_key: HashMap<&str, usize> = self
+            .correlations
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.meta.key(), i))
+            .collect();
+        let mut restored = 0;
+        for w in saved {
+            let Some(&idx) = by_key.get(w.correlation.as_str()) else {
+                continue;
+            };
+            let n_rules = self.correlations[idx].rules.len();
+            if w.entries.iter().any(|e| e.rule >= n_rules) {
+                continue;
+            }
+            let entries = w
+                .entries
+                .into_iter()
+                .map(|e| Entry {
+                    time: e.time,
+                    rule: e.rule,
+                    value: e.value,
+                    payload: e.payload,
+                })
+                .collect();
+            self.state[idx].insert(
+                w.group,
+                GroupState {
+                    entries,
+                    window_start: w.window_start,
+                },
+            );
+            restored += 1;
+        }
+        restored
+    }
+
+    /// Forgets windows of lower-bound correlations whose newest signal is older than
+    /// their timespan at `now_ms`: they can no longer fire. Keeps the saved state small.
+    pub fn expire(&mut self, now_ms: i64) {
+        for (idx, states) in self.state.iter_mut().enumerate() {
+            let c = &self.correlations[idx];
+            if !c.condition.monotone() {
+                continue;
+            }
+            states.retain(|_, st| {
+                st.entries
+                    .back()
+                    .is_some_and(|e| now_ms - e.time <= c.timespan_ms)
+            });
+        }
     }
 
     /// Closes every open window (end of input) and returns what fires then.

@@ -20,7 +20,7 @@ mod transform;
 
 pub use correlation::{
     parse_timespan, Correlation, CorrelationEngine, CorrelationHit, CorrelationKind,
-    CountCondition, CountOp,
+    CountCondition, CountOp, SavedEntry, SavedWindow,
 };
 pub use detection::{Detection, Explanation, Hit};
 pub use error::{LoadError, RuleError};

@@ -24,6 +24,8 @@ pub struct Config {
     pub wal: Option<toml::Value>,
     #[serde(default)]
     pub backpressure: Option<toml::Value>,
+    #[serde(default)]
+    pub detection: Option<toml::Value>,
     /// The whole file as a table (empty without a file), for `koban serve`.
     #[serde(skip)]
     pub raw: toml::Table,

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use koban_event::{Event, Value};
+use koban_detect::stream::{correlation_fields, correlation_ref, kind_name};
+use koban_event::Event;
 use koban_parse::{ReadError, Reader, Record};
 use koban_sigma::{CorrelationEngine, Level, MatchScratch, RuleSet};
 use rayon::prelude::*;
@@ -120,46 +121,7 @@ struct Evidence {
 
 /// The host an event is about, from the fields the common formats use.
 pub fn event_host(e: &Event) -> Option<String> {
-    [
-        "Computer",
-        "Hostname",
-        "host.name",
-        "hostname",
-        "host",
-        "ComputerName",
-        "DeviceName",
-    ]
-    .iter()
-    .find_map(|k| match e.get(k) {
-        Some(Value::Str(s)) if !s.as_str().is_empty() => Some(s.as_str().to_owned()),
-        _ => None,
-    })
-}
-
-/// Field names each rule must hand to the correlations it feeds.
-fn correlation_fields(set: &RuleSet) -> Vec<Vec<String>> {
-    (0..set.rules().len())
-        .map(|r| {
-            let meta = &set.rules()[r].meta;
-            let mut names: Vec<String> = Vec::new();
-            for &(c, _) in set.feeds_of_rule(r) {
-                let corr = &set.correlations()[c];
-                for g in &corr.group_by {
-                    let alias = corr.aliases.get(g).and_then(|per| {
-                        [meta.name.as_deref(), meta.id.as_deref()]
-                            .into_iter()
-                            .flatten()
-                            .find_map(|n| per.get(n).cloned())
-                    });
-                    names.push(alias.unwrap_or_else(|| g.clone()));
-                }
-                names.extend(corr.condition.field.clone());
-            }
-            names.sort();
-            names.dedup();
-            names
-        })
-        .collect()
+    koban_detect::entities::host_of(e)
 }
 
 /// How the hunt reports.
@@ -450,39 +412,19 @@ fn correlation_detection(
     min_level: Level,
 ) -> Option<Detection> {
     let corr = &set.correlations()[h.correlation];
-    let level = corr.meta.level.unwrap_or(Level::Medium);
-    // A correlation used only inside another (no level, no generate) is an
-    // intermediate step, not an alert of its own.
-    let used_by_others = !set.feeds_of_correlation(h.correlation).is_empty();
-    if level < min_level || (used_by_others && corr.meta.level.is_none()) {
+    let r = correlation_ref(set, h.correlation)?;
+    if r.level < min_level {
         return None;
     }
     let last = h.evidence.last()?;
-    let mut techniques = corr.meta.techniques();
-    let mut tactics = corr.meta.tactics();
-    if techniques.is_empty() {
-        // Inherit ATT&CK tags from the referenced rules.
-        for name in &corr.rules {
-            if let Some(r) = set.rules().iter().find(|r| {
-                r.meta.id.as_deref() == Some(name) || r.meta.name.as_deref() == Some(name)
-            }) {
-                techniques.extend(r.meta.techniques());
-                tactics.extend(r.meta.tactics());
-            }
-        }
-        techniques.sort();
-        techniques.dedup();
-        tactics.sort();
-        tactics.dedup();
-    }
     Some(Detection {
         time: Some(h.last_ms),
         host: last.host.clone(),
-        rule_id: corr.meta.key().to_owned(),
-        title: corr.meta.title.clone(),
-        level,
-        tactics,
-        techniques,
+        rule_id: r.key,
+        title: r.title,
+        level: r.level,
+        tactics: r.tactics,
+        techniques: r.techniques,
         file: files[last.file].clone(),
         entry: last.entry.clone(),
         record: last.record,
@@ -490,13 +432,4 @@ fn correlation_detection(
         correlation: true,
         count: h.count,
     })
-}
-
-fn kind_name(k: koban_sigma::CorrelationKind) -> &'static str {
-    match k {
-        koban_sigma::CorrelationKind::EventCount => "event_count",
-        koban_sigma::CorrelationKind::ValueCount => "value_count",
-        koban_sigma::CorrelationKind::Temporal => "temporal",
-        koban_sigma::CorrelationKind::TemporalOrdered => "temporal_ordered",
-    }
 }

@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use anyhow::Context;
+use koban_server::alerts::Grouping;
 use koban_server::state::State;
-use koban_server::{ServerConfig, StorePipeline};
+use koban_server::{DetectStage, Extras, RuleSource, ServerConfig, StorePipeline};
 use koban_store::StoreOptions;
 
 use crate::config::Config;
@@ -32,6 +33,15 @@ pub fn server_config(config: &Config, data_dir: Option<&Path>) -> anyhow::Result
             sc.data_dir = p.parent().unwrap_or(Path::new(".")).join(&sc.data_dir);
         }
     }
+    if let Some(p) = &config.path {
+        // Rule folders in the file are relative to the file, too.
+        let base = p.parent().unwrap_or(Path::new("."));
+        for r in &mut sc.detection.rules {
+            if r.is_relative() {
+                *r = base.join(&*r);
+            }
+        }
+    }
     Ok(sc)
 }
 
@@ -50,12 +60,40 @@ pub fn serve(sc: ServerConfig) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        // Accepted records are parsed and stored in the embedded event store.
-        let pipeline = StorePipeline::open(&sc.data_dir.join("events"), StoreOptions::default())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Accepted records are parsed and stored in the embedded event store, and every
+        // stored event goes through the rules.
+        std::fs::create_dir_all(&sc.data_dir)
+            .with_context(|| format!("cannot create data dir {}", sc.data_dir.display()))?;
+        let mut pipeline =
+            StorePipeline::open(&sc.data_dir.join("events"), StoreOptions::default())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         let searcher = pipeline.searcher();
-        let server =
-            koban_server::start_with_search(sc, Box::new(pipeline), Some(searcher)).await?;
+        let mut rules = None;
+        if sc.detection.enabled {
+            let d = &sc.detection;
+            let src = RuleSource::load(&d.rules).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if d.rules_poll_secs > 0 {
+                src.watch(std::time::Duration::from_secs(d.rules_poll_secs));
+            }
+            let grouping = Grouping {
+                dedup_window_ms: d.dedup_window_ms,
+                incident_window_ms: d.incident_window_ms,
+                ..Grouping::default()
+            };
+            let stage = DetectStage::open(&sc.data_dir.join("alerts.db"), src.clone(), grouping)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "detection: {}",
+                src.summary.read().unwrap_or_else(|p| p.into_inner())
+            );
+            pipeline = pipeline.with_detection(stage);
+            rules = Some(src);
+        }
+        let extras = Extras {
+            search: Some(searcher),
+            rules,
+        };
+        let server = koban_server::start_full(sc, Box::new(pipeline), extras).await?;
         if let Some(pw) = &server.first_admin_password {
             // Shown once, on stdout only; only its argon2 hash is kept.
             println!("first start: admin user `admin`, one-time password: {pw}");

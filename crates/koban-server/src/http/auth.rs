@@ -96,7 +96,8 @@ fn counted(state: &AppState, refusal: ApiError) -> ApiError {
 }
 
 /// An admin API token (`Bearer kba_...`) or Basic auth with an admin's password.
-pub async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Returns who it is (the user name, or `admin-token`), for the case record.
+pub async fn admin(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let flavor = Flavor::Koban;
     if let Some((user, password)) = basic(headers) {
         let st = state.state.clone();
@@ -109,7 +110,7 @@ pub async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError
                 ApiError::internal(flavor)
             })?;
         return if ok {
-            Ok(())
+            Ok(basic(headers).map(|(u, _)| u).unwrap_or_default())
         } else {
             Err(ApiError::unauthorized(flavor, false))
         };
@@ -120,7 +121,7 @@ pub async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError
     }
     for c in candidates.iter().filter(|c| c.starts_with("kba_")) {
         match state.state.is_admin_token(c) {
-            Ok(true) => return Ok(()),
+            Ok(true) => return Ok("admin-token".to_owned()),
             Ok(false) => {}
             Err(e) => {
                 tracing::error!(error = %e, "admin token lookup failed");

@@ -24,6 +24,9 @@ pub struct ApiError {
     /// HEC's numeric status code (`{"text":..,"code":..}`).
     pub hec_code: u16,
     pub retry_after: Option<u64>,
+    /// A specific message for this request (what was wrong, and where), shown instead
+    /// of `message` in Koban's own shape.
+    pub detail: Option<String>,
 }
 
 impl ApiError {
@@ -34,7 +37,22 @@ impl ApiError {
             message,
             hec_code,
             retry_after: None,
+            detail: None,
         }
+    }
+
+    /// 400 with a message naming what was wrong.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        let mut e = ApiError::bad_request(Flavor::Koban, "invalid request");
+        e.detail = Some(detail.into());
+        e
+    }
+
+    /// 404 naming what is missing.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        let mut e = ApiError::new(StatusCode::NOT_FOUND, Flavor::Koban, "not found", 6);
+        e.detail = Some(detail.into());
+        e
     }
 
     pub fn unauthorized(flavor: Flavor, missing: bool) -> Self {
@@ -95,7 +113,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = match self.flavor {
-            Flavor::Koban => json!({ "error": self.message }),
+            Flavor::Koban => json!({ "error": self.detail.as_deref().unwrap_or(self.message) }),
             Flavor::Hec => json!({ "text": self.message, "code": self.hec_code }),
             Flavor::Elastic => {
                 let kind = match self.status {

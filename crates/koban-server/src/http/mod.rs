@@ -5,14 +5,19 @@
 //! - `elastic.rs`: Elasticsearch `_bulk` and the handshake calls shippers make first
 //! - `hec.rs`: Splunk HEC event, raw, health and ack
 //! - `admin.rs`: tenants and tokens; `ops.rs`: `/metrics`, `/healthz`
+//! - `search.rs`: `/api/v1/search` over the event store
+//! - `cases.rs`: alerts, incidents, triage and the case record; `rules.rs`: the rule
+//!   set, per-tenant overrides and exceptions, asset groups, SLA targets
 
 mod admin;
 pub mod auth;
+mod cases;
 mod elastic;
 pub mod error;
 mod hec;
 mod ingest;
 mod ops;
+mod rules;
 mod search;
 
 use std::io::Read;
@@ -40,6 +45,9 @@ pub struct AppState {
     pub inflight: Arc<tokio::sync::Semaphore>,
     /// The event store's read side, when the server has one (`/api/v1/search`).
     pub search: Option<koban_store::StoreSearcher>,
+    /// Alerts, incidents and cases, when detection runs (`/api/v1/alerts`, ...).
+    pub alerts: Option<Arc<crate::alerts::AlertBook>>,
+    pub rules: Option<Arc<crate::detection::RuleSource>>,
 }
 
 /// Default for `server.max_inflight_requests`.
@@ -62,7 +70,19 @@ impl AppState {
             hec_acks: Arc::new(hec::Acks::default()),
             inflight: Arc::new(tokio::sync::Semaphore::new(DEFAULT_INFLIGHT)),
             search: None,
+            alerts: None,
+            rules: None,
         }
+    }
+
+    pub fn with_detection(
+        mut self,
+        alerts: Option<Arc<crate::alerts::AlertBook>>,
+        rules: Option<Arc<crate::detection::RuleSource>>,
+    ) -> Self {
+        self.alerts = alerts;
+        self.rules = rules;
+        self
     }
 
     pub fn with_search(mut self, search: Option<koban_store::StoreSearcher>) -> Self {
@@ -91,6 +111,8 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(ops::routes())
         .merge(search::routes())
+        .merge(cases::routes())
+        .merge(rules::routes())
         .merge(elastic::routes(state.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
