@@ -61,9 +61,10 @@ pub struct RecordReport {
     pub new_incidents: u64,
 }
 
-/// `rule|kind=value|...`: what makes two detections the same alert.
-fn dedup_key(rule: &str, e: &Entities) -> String {
-    let mut k = rule.to_owned();
+/// `rule|source|kind=value|...`: what makes two detections the same alert. The source
+/// is part of it: two sensors reporting the same thing are two reports.
+fn dedup_key(rule: &str, source: &str, e: &Entities) -> String {
+    let mut k = format!("{rule}|{source}");
     for (kind, v) in e.pairs() {
         k.push('|');
         k.push_str(kind);
@@ -157,7 +158,7 @@ fn record_one(
          ON CONFLICT (tenant, source, rule_key) DO UPDATE SET count = count + 1",
         params![d.tenant, source, f.rule.key],
     )?;
-    let key = dedup_key(&f.rule.key, &f.entities);
+    let key = dedup_key(&f.rule.key, source, &f.entities);
     let existing: Option<(i64, i64, i64, Option<i64>, i64)> = tx
         .query_row(
             "SELECT id, first_event_ms, last_event_ms, incident_id, count FROM alerts
