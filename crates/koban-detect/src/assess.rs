@@ -68,22 +68,7 @@ impl fmt::Display for Grade {
 }
 
 /// ATT&CK tactics in kill-chain order.
-pub const KILL_CHAIN: [&str; 14] = [
-    "reconnaissance",
-    "resource-development",
-    "initial-access",
-    "execution",
-    "persistence",
-    "privilege-escalation",
-    "defense-evasion",
-    "credential-access",
-    "discovery",
-    "lateral-movement",
-    "collection",
-    "command-and-control",
-    "exfiltration",
-    "impact",
-];
+pub const KILL_CHAIN: [&str; 14] = koban_sigma::TACTICS;
 
 const LATE_STAGE: [&str; 5] = [
     "credential-access",

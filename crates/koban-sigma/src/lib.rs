@@ -25,5 +25,5 @@ pub use correlation::{
 pub use detection::{Detection, Explanation, Hit};
 pub use error::{LoadError, RuleError};
 pub use load::{load_file, load_str, rule_files, CompileOptions, FileRules, LoadWarning};
-pub use rule::{Document, Filter, Level, LogSourceSpec, Meta, Origin, Rule};
+pub use rule::{Document, Filter, Level, LogSourceSpec, Meta, Origin, Rule, TACTICS};
 pub use ruleset::{MatchScratch, Routing, RuleSet, Source};

@@ -68,6 +68,24 @@ pub struct Origin {
     pub line: usize,
 }
 
+/// The ATT&CK enterprise tactics in kill-chain order, as Sigma tags name them.
+pub const TACTICS: [&str; 14] = [
+    "reconnaissance",
+    "resource-development",
+    "initial-access",
+    "execution",
+    "persistence",
+    "privilege-escalation",
+    "defense-evasion",
+    "credential-access",
+    "discovery",
+    "lateral-movement",
+    "collection",
+    "command-and-control",
+    "exfiltration",
+    "impact",
+];
+
 /// What every kind of Sigma document carries.
 #[derive(Debug, Clone)]
 pub struct Meta {
@@ -104,22 +122,6 @@ impl Meta {
 
     /// ATT&CK tactic names from `attack.<tactic>` tags (`credential-access` form).
     pub fn tactics(&self) -> Vec<String> {
-        const TACTICS: [&str; 14] = [
-            "reconnaissance",
-            "resource-development",
-            "initial-access",
-            "execution",
-            "persistence",
-            "privilege-escalation",
-            "defense-evasion",
-            "credential-access",
-            "discovery",
-            "lateral-movement",
-            "collection",
-            "command-and-control",
-            "exfiltration",
-            "impact",
-        ];
         self.tags
             .iter()
             .filter_map(|t| t.strip_prefix("attack."))
