@@ -181,7 +181,7 @@ fn envelope(fields: &[(String, Value)], hint: &SourceHint) -> Option<Parsed> {
     let stamp = fields.iter().find_map(|(k, v)| match (k.as_str(), v) {
         ("@timestamp", Value::Str(t)) => parse_timestamp(t.as_str()),
         ("time", Value::Float(f)) => Some((f * 1000.0) as i64),
-        ("time", Value::Int(i)) => Some(i * 1000),
+        ("time", Value::Int(i)) => crate::sources::epoch_int_ms(*i),
         _ => None,
     });
     merged.extend(

@@ -97,7 +97,7 @@ pub fn normalise(fields: Vec<(String, Value)>, hint: &SourceHint) -> Event {
         Some(Value::Str(s)) => parse_timestamp(s.as_str()),
         // Zeek and others write epoch seconds with a fraction.
         Some(Value::Float(f)) => Some((f * 1000.0) as i64),
-        Some(Value::Int(i)) if *i > 1_000_000_000 => Some(i * 1000),
+        Some(Value::Int(i)) if *i > 1_000_000_000 => epoch_int_ms(*i),
         _ => None,
     });
     event.timestamp = timestamp;
@@ -105,9 +105,30 @@ pub fn normalise(fields: Vec<(String, Value)>, hint: &SourceHint) -> Event {
     event
 }
 
+/// An integer epoch in seconds, milliseconds, microseconds or nanoseconds (told apart
+/// by magnitude, as 2001-09-09 onwards) in milliseconds.
+pub(crate) fn epoch_int_ms(i: i64) -> Option<i64> {
+    match i {
+        ..100_000_000_000 => i.checked_mul(1000),
+        ..100_000_000_000_000 => Some(i),
+        ..100_000_000_000_000_000 => Some(i / 1000),
+        _ => Some(i / 1_000_000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_epochs_in_any_unit_become_milliseconds() {
+        // Found by the parse_json fuzz target: nanoseconds overflowed `* 1000`.
+        assert_eq!(epoch_int_ms(1_573_747_274), Some(1_573_747_274_000));
+        assert_eq!(epoch_int_ms(1_573_747_274_729), Some(1_573_747_274_729));
+        assert_eq!(epoch_int_ms(1_573_747_274_729_593), Some(1_573_747_274_729));
+        assert_eq!(epoch_int_ms(1_573_747_274_729_593_348), Some(1_573_747_274_729));
+        assert_eq!(epoch_int_ms(i64::MAX), Some(i64::MAX / 1_000_000));
+    }
 
     fn obj(v: serde_json::Value) -> Vec<(String, Value)> {
         crate::flatten::flat_fields(v.to_string().as_bytes()).unwrap_or_default()
