@@ -126,7 +126,10 @@ mod tests {
         assert_eq!(epoch_int_ms(1_573_747_274), Some(1_573_747_274_000));
         assert_eq!(epoch_int_ms(1_573_747_274_729), Some(1_573_747_274_729));
         assert_eq!(epoch_int_ms(1_573_747_274_729_593), Some(1_573_747_274_729));
-        assert_eq!(epoch_int_ms(1_573_747_274_729_593_348), Some(1_573_747_274_729));
+        assert_eq!(
+            epoch_int_ms(1_573_747_274_729_593_348),
+            Some(1_573_747_274_729)
+        );
         assert_eq!(epoch_int_ms(i64::MAX), Some(i64::MAX / 1_000_000));
     }
 

@@ -12,12 +12,15 @@
 //!   inside it; `alerts/`: alerts, incidents and cases in SQLite
 //! - `server.rs`: start and graceful shutdown
 
+pub mod access;
 pub mod alerts;
 pub mod config;
 pub mod detection;
 pub mod framing;
+pub mod guard;
 pub mod http;
 mod https;
+pub mod identity;
 pub mod intake;
 pub mod metrics;
 pub mod pipeline;

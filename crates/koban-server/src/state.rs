@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -25,6 +25,8 @@ pub enum StateError {
     TenantExists(String),
     #[error("cannot hash a password: {0}")]
     Hash(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What an ingest token is bound to.
@@ -41,7 +43,8 @@ pub struct Tenant {
 }
 
 /// Migrations in order; `PRAGMA user_version` says how many have run.
-const MIGRATIONS: &[&str] = &["CREATE TABLE tenants (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE tenants (
         name TEXT PRIMARY KEY,
         created_ms INTEGER NOT NULL
     );
@@ -61,7 +64,38 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE tenants (
         hash TEXT PRIMARY KEY,
         user TEXT NOT NULL REFERENCES users(name),
         created_ms INTEGER NOT NULL
-    );"];
+    );",
+    // Roles, customer users, lockout, sessions, the tenant's service type, the audit log.
+    "ALTER TABLE tenants ADD COLUMN service TEXT NOT NULL DEFAULT 'fully_managed';
+    ALTER TABLE users ADD COLUMN tenant TEXT REFERENCES tenants(name);
+    ALTER TABLE users ADD COLUMN lang TEXT;
+    ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN locked_until_ms INTEGER;
+    UPDATE users SET role = 'provider_admin' WHERE role = 'admin';
+    CREATE TABLE sessions (
+        hash TEXT PRIMARY KEY,
+        user TEXT NOT NULL REFERENCES users(name),
+        csrf TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        role TEXT NOT NULL,
+        tenant TEXT,
+        action TEXT NOT NULL,
+        object TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        remote TEXT
+    );
+    CREATE INDEX audit_tenant ON audit(tenant, id);
+    CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+];
 
 pub struct State {
     conn: Mutex<Connection>,
@@ -73,7 +107,7 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn hash_token(token: &str) -> String {
+pub(crate) fn hash_token(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
@@ -82,7 +116,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A new random secret with a recognisable prefix (so leaked ones can be found).
-fn new_secret(prefix: &str) -> String {
+pub(crate) fn new_secret(prefix: &str) -> String {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);
     format!("{prefix}{}", hex(&b))
@@ -106,7 +140,7 @@ impl State {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -130,7 +164,7 @@ impl State {
         let password = password[..24].to_string();
         let hash = hash_password(&password)?;
         self.conn().execute(
-            "INSERT INTO users (name, password_hash, role, created_ms) VALUES ('admin', ?1, 'admin', ?2)",
+            "INSERT INTO users (name, password_hash, role, created_ms) VALUES ('admin', ?1, 'provider_admin', ?2)",
             params![hash, now_ms()],
         )?;
         Ok(Some(password))
@@ -218,43 +252,9 @@ impl State {
         )?;
         Ok(token)
     }
-
-    pub fn is_admin_token(&self, token: &str) -> Result<bool, StateError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT 1 FROM admin_tokens t JOIN users u ON u.name = t.user
-                 WHERE t.hash = ?1 AND u.role = 'admin'",
-                [hash_token(token)],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
-
-    /// Checks a user's password (argon2); true only for an admin with that password.
-    pub fn verify_admin(&self, user: &str, password: &str) -> Result<bool, StateError> {
-        let stored: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT password_hash FROM users WHERE name = ?1 AND role = 'admin'",
-                [user],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(stored) = stored else {
-            return Ok(false);
-        };
-        let Ok(parsed) = PasswordHash::new(&stored) else {
-            return Ok(false);
-        };
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    }
 }
 
-fn hash_password(password: &str) -> Result<String, StateError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, StateError> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|e| StateError::Hash(e.to_string()))?;
@@ -276,8 +276,14 @@ mod tests {
         let st = State::open(&dir.join("state.db")).unwrap();
         let pw = st.first_start().unwrap().expect("first admin");
         assert!(st.first_start().unwrap().is_none(), "only once");
-        assert!(st.verify_admin("admin", &pw).unwrap());
-        assert!(!st.verify_admin("admin", "wrong").unwrap());
+        assert!(matches!(
+            st.login("admin", &pw, 0).unwrap(),
+            crate::identity::Login::Ok(p) if p.role == crate::access::Role::ProviderAdmin
+        ));
+        assert_eq!(
+            st.login("admin", "wrong", 0).unwrap(),
+            crate::identity::Login::Refused
+        );
         st.add_tenant("acme").unwrap();
         assert!(matches!(
             st.add_tenant("acme"),

@@ -1,32 +1,53 @@
-//! Tenants and ingest tokens over the API, for an admin (API token or password).
+//! Tenants, users, ingest tokens and the audit log over the API, each checked and
+//! audited through the caller's guard.
+//!
+//! ```text
+//! GET  /api/v1/me
+//! POST /api/v1/tenants            {"name", "service"?: "fully_managed"|"semi_managed"}   provider admin
+//! GET  /api/v1/tenants            all for provider users, one's own for customers
+//! PUT  /api/v1/tenants/{t}/service {"service"}                                          provider admin
+//! POST /api/v1/tokens             {"tenant", "source"}                                  tenant admin
+//! GET  /api/v1/users?tenant=
+//! POST /api/v1/users              {"name", "password", "role", "tenant"?}
+//! GET  /api/v1/audit?tenant=&format=json|csv&limit=                                     tenant admin
+//! ```
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::caller::Caller;
+use super::cases::{guard, guard_error};
 use super::error::{ApiError, Flavor};
-use super::{auth, AppState};
+use super::AppState;
+use crate::access::{Action, Role};
 use crate::state::StateError;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/me", get(me))
         .route("/api/v1/tenants", post(add_tenant).get(list_tenants))
+        .route("/api/v1/tenants/{tenant}/service", put(set_service))
         .route("/api/v1/tokens", post(create_token))
+        .route("/api/v1/users", post(add_user).get(list_users))
+        .route("/api/v1/audit", get(audit))
 }
 
-fn state_error(e: StateError) -> ApiError {
+pub(super) fn state_error(e: StateError) -> ApiError {
     let f = Flavor::Koban;
     match e {
         StateError::BadName(_) => {
             ApiError::bad_request(f, "invalid name: tenants use lower-case letters, digits, -, _; sources also . and capitals (1-64)")
         }
-        StateError::NoTenant(_) => ApiError::new(StatusCode::NOT_FOUND, f, "no such tenant", 0),
+        StateError::NoTenant(t) => ApiError::not_found(format!("no tenant `{t}`")),
         StateError::TenantExists(_) => {
             ApiError::new(StatusCode::CONFLICT, f, "tenant exists already", 0)
         }
+        StateError::Invalid(m) => ApiError::invalid(m),
         other => {
             tracing::error!(error = %other, "state operation failed");
             ApiError::internal(f)
@@ -34,33 +55,80 @@ fn state_error(e: StateError) -> ApiError {
     }
 }
 
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], shape: &'static str) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("expected {shape}: {e}")))
+}
+
+async fn me(caller: Caller) -> Json<Value> {
+    Json(json!({
+        "user": caller.who.user, "role": caller.who.role, "tenant": caller.who.tenant,
+        "lang": caller.who.lang,
+    }))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewTenant {
     name: String,
+    service: Option<String>,
 }
 
 async fn add_tenant(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    caller: Caller,
+    bytes: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    auth::admin(&st, &headers).await?;
-    let req: NewTenant = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad_request(Flavor::Koban, "expected {\"name\": \"...\"}"))?;
+    let req: NewTenant = body(&bytes, r#"{"name": "...", "service"?: "..."}"#)?;
+    let g = guard(&st, caller)?;
+    g.allow(
+        None,
+        Action::Operate,
+        &format!("tenant {}", req.name),
+        "create",
+    )
+    .map_err(guard_error)?;
     st.state.add_tenant(&req.name).map_err(state_error)?;
+    if let Some(s) = &req.service {
+        st.state.set_service(&req.name, s).map_err(state_error)?;
+    }
     tracing::info!(tenant = %req.name, "tenant added");
     Ok((StatusCode::CREATED, Json(json!({ "name": req.name }))))
 }
 
-async fn list_tenants(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    auth::admin(&st, &headers).await?;
+async fn list_tenants(State(st): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let scope = caller.who.scope().map(str::to_owned);
     let tenants = st.state.tenants().map_err(state_error)?;
-    Ok(Json(json!({ "tenants": tenants.iter().map(|t| json!({
-        "name": t.name, "created_ms": t.created_ms })).collect::<Vec<_>>() })))
+    let mut out = Vec::new();
+    for t in tenants {
+        if scope.as_deref().is_some_and(|own| own != t.name) {
+            continue;
+        }
+        let service = st.state.service(&t.name).map_err(state_error)?;
+        out.push(json!({"name": t.name, "created_ms": t.created_ms, "service": service}));
+    }
+    Ok(Json(json!({ "tenants": out })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Service {
+    service: String,
+}
+
+async fn set_service(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req: Service = body(&bytes, r#"{"service": "fully_managed" | "semi_managed"}"#)?;
+    let g = guard(&st, caller)?;
+    g.allow(Some(&tenant), Action::Operate, "service type", &req.service)
+        .map_err(guard_error)?;
+    st.state
+        .set_service(&tenant, &req.service)
+        .map_err(state_error)?;
+    Ok(Json(json!({"tenant": tenant, "service": req.service})))
 }
 
 #[derive(Deserialize)]
@@ -72,16 +140,18 @@ struct NewToken {
 
 async fn create_token(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    caller: Caller,
+    bytes: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    auth::admin(&st, &headers).await?;
-    let req: NewToken = serde_json::from_slice(&body).map_err(|_| {
-        ApiError::bad_request(
-            Flavor::Koban,
-            "expected {\"tenant\": \"...\", \"source\": \"...\"}",
-        )
-    })?;
+    let req: NewToken = body(&bytes, r#"{"tenant": "...", "source": "..."}"#)?;
+    let g = guard(&st, caller)?;
+    g.allow(
+        Some(&req.tenant),
+        Action::Administer,
+        "ingest token",
+        &req.source,
+    )
+    .map_err(guard_error)?;
     let token = st
         .state
         .create_ingest_token(&req.tenant, &req.source)
@@ -91,4 +161,136 @@ async fn create_token(
         StatusCode::CREATED,
         Json(json!({ "token": token, "tenant": req.tenant, "source": req.source })),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    password: String,
+    role: String,
+    tenant: Option<String>,
+}
+
+async fn add_user(
+    State(st): State<AppState>,
+    caller: Caller,
+    bytes: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: NewUser = body(
+        &bytes,
+        r#"{"name": "...", "password": "...", "role": "...", "tenant"?: "..."}"#,
+    )?;
+    let Some(role) = Role::parse(&req.role) else {
+        return Err(ApiError::invalid(format!(
+            "role `{}`: use provider_admin, provider_analyst, customer_admin, customer_analyst or customer_viewer",
+            req.role
+        )));
+    };
+    let g = guard(&st, caller)?;
+    // Provider accounts are the service's own: only its admins make them.
+    let (tenant, action) = if role.is_provider() {
+        (None, Action::Operate)
+    } else {
+        (req.tenant.as_deref(), Action::Administer)
+    };
+    g.allow(tenant, action, &format!("user {}", req.name), role.as_str())
+        .map_err(guard_error)?;
+    let state = st.state.clone();
+    let (name, password, t) = (req.name.clone(), req.password, req.tenant.clone());
+    tokio::task::spawn_blocking(move || state.create_user(&name, &password, role, t.as_deref()))
+        .await
+        .map_err(|_| ApiError::internal(Flavor::Koban))?
+        .map_err(state_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user": req.name, "role": role, "tenant": req.tenant})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantQuery {
+    tenant: Option<String>,
+    format: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_users(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(q): Query<TenantQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let g = guard(&st, caller)?;
+    let tenant = g.narrow(q.tenant).map_err(guard_error)?;
+    let action = if tenant.is_some() {
+        Action::Administer
+    } else {
+        Action::Operate
+    };
+    g.allow(tenant.as_deref(), action, "users", "")
+        .map_err(guard_error)?;
+    let users = st.state.users(tenant.as_deref()).map_err(state_error)?;
+    Ok(Json(json!({ "users": users })))
+}
+
+/// The audit log of a tenant (its admin) or of everything (provider admin), as JSON
+/// or CSV.
+async fn audit(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(q): Query<TenantQuery>,
+) -> Result<Response, ApiError> {
+    let g = guard(&st, caller)?;
+    let tenant = g.narrow(q.tenant).map_err(guard_error)?;
+    let action = if tenant.is_some() {
+        Action::Administer
+    } else {
+        Action::Operate
+    };
+    g.allow(tenant.as_deref(), action, "audit log", "export")
+        .map_err(guard_error)?;
+    let entries = st
+        .state
+        .audit_log(
+            tenant.as_deref(),
+            q.limit.unwrap_or(10_000).clamp(1, 1_000_000),
+        )
+        .map_err(state_error)?;
+    if q.format.as_deref() == Some("csv") {
+        let mut out = String::from("id,at_ms,user,role,tenant,action,object,detail,remote\n");
+        for e in &entries {
+            let cells = [
+                e.id.to_string(),
+                e.at_ms.to_string(),
+                e.user.clone(),
+                e.role.clone(),
+                e.tenant.clone().unwrap_or_default(),
+                e.action.clone(),
+                e.object.clone(),
+                e.detail.clone(),
+                e.remote.clone().unwrap_or_default(),
+            ];
+            let row: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response());
+    }
+    Ok(Json(json!({ "audit": entries })).into_response())
+}
+
+/// A CSV cell, quoted when it holds a comma, quote or line break; a leading `=`, `+`,
+/// `-` or `@` is defused so spreadsheets do not run it as a formula.
+fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
 }

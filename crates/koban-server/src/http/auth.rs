@@ -86,48 +86,11 @@ pub fn ingest(
 }
 
 /// Counts a refused credential for `/metrics` and passes the refusal on.
-fn counted(state: &AppState, refusal: ApiError) -> ApiError {
+pub(super) fn counted(state: &AppState, refusal: ApiError) -> ApiError {
     state
         .intake
         .metrics
         .auth_failures
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     refusal
-}
-
-/// An admin API token (`Bearer kba_...`) or Basic auth with an admin's password.
-/// Returns who it is (the user name, or `admin-token`), for the case record.
-pub async fn admin(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let flavor = Flavor::Koban;
-    if let Some((user, password)) = basic(headers) {
-        let st = state.state.clone();
-        // argon2 is deliberately slow: keep it off the async threads.
-        let ok = tokio::task::spawn_blocking(move || st.verify_admin(&user, &password))
-            .await
-            .map_err(|_| ApiError::internal(flavor))?
-            .map_err(|e| {
-                tracing::error!(error = %e, "admin lookup failed");
-                ApiError::internal(flavor)
-            })?;
-        return if ok {
-            Ok(basic(headers).map(|(u, _)| u).unwrap_or_default())
-        } else {
-            Err(ApiError::unauthorized(flavor, false))
-        };
-    }
-    let candidates = token_candidates(headers);
-    if candidates.is_empty() {
-        return Err(ApiError::unauthorized(flavor, true));
-    }
-    for c in candidates.iter().filter(|c| c.starts_with("kba_")) {
-        match state.state.is_admin_token(c) {
-            Ok(true) => return Ok("admin-token".to_owned()),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "admin token lookup failed");
-                return Err(ApiError::internal(flavor));
-            }
-        }
-    }
-    Err(counted(state, ApiError::unauthorized(flavor, false)))
 }

@@ -1,6 +1,5 @@
-//! Alerts, incidents and their case record over HTTP (JSON). Admin only until the
-//! console issue brings per-tenant roles; every handler goes through [`book`], which
-//! is where those checks will sit.
+//! Alerts, incidents and their case record over HTTP (JSON). Every handler takes the
+//! [`Caller`] and works through a [`Guard`] (tenant scope, role, audit).
 //!
 //! ```text
 //! GET  /api/v1/alerts?tenant=&incident=&rule=&verdict=none|true_positive|..&before=&limit=
@@ -10,29 +9,25 @@
 //! GET  /api/v1/incidents/{id}                 timeline, tactics, scope, assessment, SLA clocks, log, tasks
 //! POST /api/v1/incidents/{id}/state           {"state", "note"?}
 //! POST /api/v1/incidents/{id}/assign          {"assignee"}
-//! POST /api/v1/incidents/{id}/comments        {"text", "side"?: "provider"|"customer"}
+//! POST /api/v1/incidents/{id}/comments        {"text"} (its side follows the author's role)
 //! POST /api/v1/incidents/{id}/evidence        {"url", "note"?}
 //! POST /api/v1/incidents/{id}/tasks           {"title"}
 //! POST /api/v1/incidents/{id}/tasks/{task}/done
 //! GET  /api/v1/detections/summary?tenant=     raw detections per source and rule, totals
 //! ```
 
-use std::sync::Arc;
-
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use koban_detect::{CaseState, Verdict};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::ApiError;
-use super::{auth, AppState};
-use crate::alerts::{
-    AlertBook, AlertFilter, AlertsError, Annotation, ExceptionRequest, IncidentFilter, TriageError,
-};
-use crate::state::now_ms;
+use super::caller::{denied, Caller};
+use super::error::{ApiError, Flavor};
+use super::AppState;
+use crate::alerts::{AlertFilter, Annotation, IncidentFilter, TriageError};
+use crate::guard::{Guard, GuardError};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -50,41 +45,38 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/detections/summary", get(summary))
 }
 
-/// Checks the caller and hands back the alert book and who is asking.
-pub(super) async fn book(
-    st: &AppState,
-    headers: &HeaderMap,
-) -> Result<(Arc<AlertBook>, String), ApiError> {
-    let who = auth::admin(st, headers).await?;
-    let book = st.alerts.clone().ok_or_else(|| {
-        ApiError::not_found("detection is off on this server: no alerts or incidents")
-    })?;
-    Ok((book, who))
+/// The caller's guard over the alert book.
+pub(super) fn guard(st: &AppState, caller: Caller) -> Result<Guard, ApiError> {
+    Ok(Guard::new(
+        st.alerts.clone(),
+        st.state.clone(),
+        caller.who,
+        caller.remote.map(|r| r.to_string()),
+    ))
 }
 
-/// Runs a database call off the async threads.
+/// Runs a guarded database call off the async threads.
 pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, TriageError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, GuardError> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(triage_error),
-        Err(_) => Err(ApiError::internal(super::error::Flavor::Koban)),
+        Ok(r) => r.map_err(guard_error),
+        Err(_) => Err(ApiError::internal(Flavor::Koban)),
     }
 }
 
-pub(super) fn triage_error(e: TriageError) -> ApiError {
+pub(super) fn guard_error(e: GuardError) -> ApiError {
     match e {
-        TriageError::NotFound(what, id) => ApiError::not_found(format!("no {what} {id}")),
-        TriageError::Invalid(m) => ApiError::invalid(m),
-        TriageError::Db(e) => {
+        GuardError::Denied(d) => denied(d),
+        GuardError::Triage(TriageError::NotFound(what, id)) => {
+            ApiError::not_found(format!("no {what} {id}"))
+        }
+        GuardError::Triage(TriageError::Invalid(m)) => ApiError::invalid(m),
+        GuardError::Triage(TriageError::Db(e)) => {
             tracing::error!(error = %e, "alerts database");
-            ApiError::internal(super::error::Flavor::Koban)
+            ApiError::internal(Flavor::Koban)
         }
     }
-}
-
-fn db(e: AlertsError) -> TriageError {
-    TriageError::Db(e)
 }
 
 const DEFAULT_LIMIT: usize = 100;
@@ -103,10 +95,10 @@ struct AlertQuery {
 
 async fn list_alerts(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<AlertQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
+    let g = guard(&st, caller)?;
     if let Some(v) = &q.verdict {
         if v != "none" && Verdict::parse(v).is_none() {
             return Err(ApiError::invalid(format!(
@@ -122,20 +114,17 @@ async fn list_alerts(
         before_id: q.before,
         limit: q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
     };
-    let alerts = blocking(move || book.alerts(&f).map_err(db)).await?;
+    let alerts = blocking(move || g.alerts(f)).await?;
     Ok(Json(json!({ "alerts": alerts })))
 }
 
 async fn get_alert(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
-    blocking(move || book.alert(id).map_err(db))
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))
+    let g = guard(&st, caller)?;
+    blocking(move || g.alert(id)).await.map(Json)
 }
 
 #[derive(Deserialize)]
@@ -159,11 +148,11 @@ struct ExceptionScope {
 /// the alert's rule, and the answer says how many past alerts it would have suppressed.
 async fn verdict(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(b): Json<VerdictBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, who) = book(&st, &headers).await?;
+    let g = guard(&st, caller)?;
     let Some(v) = Verdict::parse(&b.verdict) else {
         return Err(ApiError::invalid(format!(
             "verdict `{}`: use true_positive, false_positive, benign or duplicate",
@@ -175,36 +164,10 @@ async fn verdict(
             "an exception goes with a false_positive or benign verdict",
         ));
     }
-    blocking(move || {
-        let now = now_ms();
-        let alert = book
-            .alert(id)
-            .map_err(db)?
-            .ok_or(TriageError::NotFound("alert", id))?;
-        let incident = book.set_verdict(id, v, &b.reason, &who, now)?;
-        let mut out = json!({"alert": id, "verdict": v.as_str(), "incident": incident});
-        if let Some(x) = b.exception {
-            let req = ExceptionRequest {
-                tenant: alert["tenant"].as_str().unwrap_or_default().to_owned(),
-                rule: alert["rule"].as_str().unwrap_or_default().to_owned(),
-                field: x.field,
-                value: x.value,
-                expires_ms: x.expires_ms,
-                reason: if b.reason.is_empty() {
-                    format!("verdict {} on alert {id}", v.as_str())
-                } else {
-                    b.reason.clone()
-                },
-            };
-            let would = book.exception_preview(&req)?;
-            let created = book.add_exception(&req, &who, now)?;
-            out["exception"] = json!(created);
-            out["would_have_suppressed"] = json!(would);
-        }
-        Ok(out)
-    })
-    .await
-    .map(Json)
+    let x = b.exception.map(|x| (x.field, x.value, x.expires_ms));
+    blocking(move || g.verdict(id, v, &b.reason, x))
+        .await
+        .map(Json)
 }
 
 #[derive(Deserialize)]
@@ -218,10 +181,10 @@ struct IncidentQuery {
 
 async fn list_incidents(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<IncidentQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
+    let g = guard(&st, caller)?;
     if let Some(s) = &q.state {
         if CaseState::parse(s).is_none() {
             return Err(ApiError::invalid(format!(
@@ -235,20 +198,17 @@ async fn list_incidents(
         before_id: q.before,
         limit: q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
     };
-    let incidents = blocking(move || book.incidents(&f).map_err(db)).await?;
+    let incidents = blocking(move || g.incidents(f)).await?;
     Ok(Json(json!({ "incidents": incidents })))
 }
 
 async fn get_incident(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
-    blocking(move || book.incident(id, now_ms()).map_err(db))
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no incident {id}")))
+    let g = guard(&st, caller)?;
+    blocking(move || g.incident(id)).await.map(Json)
 }
 
 #[derive(Deserialize)]
@@ -261,18 +221,18 @@ struct StateBody {
 
 async fn state(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(b): Json<StateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, who) = book(&st, &headers).await?;
+    let g = guard(&st, caller)?;
     let Some(to) = CaseState::parse(&b.state) else {
         return Err(ApiError::invalid(format!(
             "state `{}`: use new, triage, contained, eradicated, recovered or closed",
             b.state
         )));
     };
-    blocking(move || book.transition(id, to, &who, &b.note, now_ms())).await?;
+    blocking(move || g.transition(id, to, &b.note)).await?;
     Ok(Json(json!({"incident": id, "state": to.as_str()})))
 }
 
@@ -284,15 +244,15 @@ struct AssignBody {
 
 async fn assign(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(b): Json<AssignBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, who) = book(&st, &headers).await?;
+    let g = guard(&st, caller)?;
     if b.assignee.trim().is_empty() {
         return Err(ApiError::invalid("assignee is empty"));
     }
-    blocking(move || book.assign(id, &b.assignee, &who, now_ms())).await?;
+    blocking(move || g.assign(id, &b.assignee)).await?;
     Ok(Json(json!({"incident": id, "assigned": true})))
 }
 
@@ -300,31 +260,23 @@ async fn assign(
 #[serde(deny_unknown_fields)]
 struct CommentBody {
     text: String,
-    side: Option<String>,
 }
 
 async fn comment(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(b): Json<CommentBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, who) = book(&st, &headers).await?;
-    let side = b.side.unwrap_or_else(|| "provider".into());
-    if side != "provider" && side != "customer" {
-        return Err(ApiError::invalid(format!(
-            "side `{side}`: use provider or customer"
-        )));
-    }
+    let g = guard(&st, caller)?;
     blocking(move || {
-        book.annotate(
+        let side = g.side();
+        g.annotate(
             id,
             Annotation::Comment {
                 text: &b.text,
-                side: &side,
+                side,
             },
-            &who,
-            now_ms(),
         )
     })
     .await?;
@@ -341,20 +293,18 @@ struct EvidenceBody {
 
 async fn evidence(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(b): Json<EvidenceBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, who) = book(&st, &headers).await?;
+    let g = guard(&st, caller)?;
     blocking(move || {
-        book.annotate(
+        g.annotate(
             id,
             Annotation::Evidence {
                 url: &b.url,
                 note: &b.note,
             },
-            &who,
-            now_ms(),
         )
     })
     .await?;
@@ -369,24 +319,22 @@ struct TaskBody {
 
 async fn task(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(b): Json<TaskBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, who) = book(&st, &headers).await?;
-    let task =
-        blocking(move || book.annotate(id, Annotation::Task { title: &b.title }, &who, now_ms()))
-            .await?;
+    let g = guard(&st, caller)?;
+    let task = blocking(move || g.annotate(id, Annotation::Task { title: &b.title })).await?;
     Ok(Json(json!({"incident": id, "task": task})))
 }
 
 async fn task_done(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((id, task)): Path<(i64, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, who) = book(&st, &headers).await?;
-    blocking(move || book.finish_task(id, task, &who, now_ms())).await?;
+    let g = guard(&st, caller)?;
+    blocking(move || g.finish_task(id, task)).await?;
     Ok(Json(json!({"incident": id, "task": task, "done": true})))
 }
 
@@ -398,11 +346,9 @@ struct SummaryQuery {
 
 async fn summary(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<SummaryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
-    blocking(move || book.detection_summary(&q.tenant).map_err(db))
-        .await
-        .map(Json)
+    let g = guard(&st, caller)?;
+    blocking(move || g.summary(&q.tenant)).await.map(Json)
 }

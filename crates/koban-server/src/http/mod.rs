@@ -11,6 +11,7 @@
 
 mod admin;
 pub mod auth;
+pub mod caller;
 mod cases;
 mod elastic;
 pub mod error;

@@ -1,4 +1,5 @@
-//! The rule set and what each tenant changes about it, over HTTP (admin only for now).
+//! The rule set and what each tenant changes about it, over HTTP, through the caller's
+//! [`crate::guard::Guard`].
 //!
 //! ```text
 //! GET    /api/v1/rules?tenant=&q=&limit=          rules with the tenant's overrides
@@ -15,7 +16,6 @@
 //! ```
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use koban_detect::case::SlaTargets;
@@ -24,11 +24,12 @@ use koban_detect::Grade;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::cases::{blocking, book};
+use super::caller::{denied, Caller};
+use super::cases::{blocking, guard};
 use super::error::ApiError;
 use super::AppState;
+use crate::access::Action;
 use crate::alerts::{AssetGroup, ExceptionRequest};
-use crate::state::now_ms;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -59,18 +60,18 @@ struct RulesQuery {
 
 async fn list_rules(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<RulesQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
+    let g = guard(&st, caller)?;
     let Some(src) = st.rules.clone() else {
         return Err(ApiError::not_found("detection is off on this server"));
     };
-    let policy = blocking(move || {
-        book.policy(now_ms())
-            .map_err(crate::alerts::TriageError::Db)
-    })
-    .await?;
+    let tenant = g
+        .narrow(q.tenant.clone())
+        .map_err(super::cases::guard_error)?;
+    let t = tenant.clone();
+    let policy = blocking(move || g.policy(t.as_deref())).await?;
     let set = src.current();
     let words: Vec<String> =
         q.q.as_deref()
@@ -96,7 +97,7 @@ async fn list_rules(
         if out.len() >= limit {
             continue;
         }
-        let (enabled, level) = match &q.tenant {
+        let (enabled, level) = match &tenant {
             Some(t) => (
                 policy.enabled(t, &r.key),
                 policy.level(t, &r.key, r.level).as_str(),
@@ -119,14 +120,17 @@ async fn list_rules(
     ))
 }
 
-async fn reload(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let _ = book(&st, &headers).await?;
+async fn reload(State(st): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let g = guard(&st, caller)?;
+    g.allow(None, Action::Operate, "rules", "reload")
+        .map_err(super::cases::guard_error)?;
     let Some(src) = st.rules.clone() else {
         return Err(ApiError::not_found("detection is off on this server"));
     };
     let summary = blocking(move || {
-        src.reload()
-            .map_err(|e| crate::alerts::TriageError::Invalid(format!("rule reload failed: {e}")))
+        src.reload().map_err(|e| {
+            crate::alerts::TriageError::Invalid(format!("rule reload failed: {e}")).into()
+        })
     })
     .await?;
     Ok(Json(json!({"reloaded": true, "summary": summary})))
@@ -141,15 +145,15 @@ struct OverrideBody {
 
 async fn set_override(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((tenant, rule)): Path<(String, String)>,
     Json(b): Json<OverrideBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, who) = book(&st, &headers).await?;
+    let g = guard(&st, caller)?;
+    g.who.allow(Some(&tenant), Action::Read).map_err(denied)?;
     known_tenant(&st, &tenant)?;
     let (t, r) = (tenant.clone(), rule.clone());
-    blocking(move || book.set_override(&t, &r, b.enabled, b.level.as_deref(), &who, now_ms()))
-        .await?;
+    blocking(move || g.set_override(&t, &r, b.enabled, b.level.as_deref())).await?;
     Ok(Json(
         json!({"tenant": tenant, "rule": rule, "updated": true}),
     ))
@@ -168,31 +172,31 @@ fn known_tenant(st: &AppState, tenant: &str) -> Result<(), ApiError> {
 
 async fn list_exceptions(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
-    let xs = blocking(move || book.exceptions(&tenant)).await?;
+    let g = guard(&st, caller)?;
+    let xs = blocking(move || g.exceptions(&tenant)).await?;
     Ok(Json(json!({"exceptions": xs})))
 }
 
 async fn delete_exception(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((tenant, id)): Path<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
-    blocking(move || book.delete_exception(&tenant, id)).await?;
+    let g = guard(&st, caller)?;
+    blocking(move || g.delete_exception(&tenant, id)).await?;
     Ok(Json(json!({"deleted": id})))
 }
 
 async fn preview(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Json(x): Json<ExceptionRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
-    let n = blocking(move || book.exception_preview(&x)).await?;
+    let g = guard(&st, caller)?;
+    let n = blocking(move || g.preview(&x)).await?;
     Ok(Json(json!({
         "would_have_suppressed": n,
         "note": if n.is_none() { "alerts keep entities, not whole events: no count for other fields" } else { "" },
@@ -201,16 +205,13 @@ async fn preview(
 
 async fn add_exception(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Json(x): Json<ExceptionRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, who) = book(&st, &headers).await?;
+    let g = guard(&st, caller)?;
+    g.who.allow(Some(&x.tenant), Action::Read).map_err(denied)?;
     known_tenant(&st, &x.tenant)?;
-    let (created, would) = blocking(move || {
-        let would = book.exception_preview(&x)?;
-        Ok((book.add_exception(&x, &who, now_ms())?, would))
-    })
-    .await?;
+    let (created, would) = blocking(move || g.add_exception(&x)).await?;
     Ok(Json(
         json!({"exception": created, "would_have_suppressed": would}),
     ))
@@ -218,40 +219,45 @@ async fn add_exception(
 
 async fn set_assets(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(tenant): Path<String>,
     Json(groups): Json<Vec<AssetGroup>>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
+    let g = guard(&st, caller)?;
+    g.who.allow(Some(&tenant), Action::Read).map_err(denied)?;
     known_tenant(&st, &tenant)?;
     let n = groups.len();
-    blocking(move || book.set_assets(&tenant, &groups)).await?;
+    blocking(move || g.set_assets(&tenant, &groups)).await?;
     Ok(Json(json!({"asset_groups": n})))
 }
 
 async fn get_sla(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
-    blocking(move || book.sla(&tenant)).await.map(Json)
+    let g = guard(&st, caller)?;
+    blocking(move || g.sla(&tenant)).await.map(Json)
 }
 
 async fn set_sla(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((tenant, severity)): Path<(String, String)>,
     Json(t): Json<SlaTargets>,
 ) -> Result<Json<Value>, ApiError> {
-    let (book, _) = book(&st, &headers).await?;
+    let guard = guard(&st, caller)?;
+    guard
+        .who
+        .allow(Some(&tenant), Action::Read)
+        .map_err(denied)?;
     known_tenant(&st, &tenant)?;
     let Some(g) = Grade::parse(&severity) else {
         return Err(ApiError::invalid(format!(
             "severity `{severity}`: use low, medium, high or critical"
         )));
     };
-    blocking(move || book.set_sla(&tenant, g, &t)).await?;
+    blocking(move || guard.set_sla(&tenant, g, &t)).await?;
     Ok(Json(json!({"severity": g.as_str(), "updated": true})))
 }
 

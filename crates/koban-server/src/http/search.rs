@@ -1,6 +1,6 @@
 //! `POST /api/v1/search`: stored events of one tenant by time range, field filters and
-//! free text, newest first, or counts grouped by one field. Admin only for now; the
-//! console issue brings per-tenant roles, and this route then checks them.
+//! free text, newest first, or counts grouped by one field; the caller's guard checks
+//! the tenant and audits provider reads.
 //!
 //! ```text
 //! {"tenant": "acme", "from": "2025-10-24T00:00:00Z", "to": 1761350400000,
@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use koban_event::Value;
@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value as JsonValue};
 
 use super::error::{ApiError, Flavor};
-use super::{auth, AppState};
+use super::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/search", post(search))
@@ -89,10 +89,9 @@ fn store_error(e: StoreError) -> ApiError {
 
 async fn search(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: super::caller::Caller,
     body: axum::body::Bytes,
 ) -> Result<Json<JsonValue>, ApiError> {
-    auth::admin(&st, &headers).await?;
     let Some(searcher) = st.search.clone() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -107,6 +106,14 @@ async fn search(
             "expected {\"tenant\", \"from\", \"to\", \"filters\", \"ranges\", \"text\", \"limit\", \"count_by\"}",
         )
     })?;
+    super::cases::guard(&st, caller)?
+        .allow(
+            Some(&q.tenant),
+            crate::access::Action::Read,
+            "events",
+            "search",
+        )
+        .map_err(super::cases::guard_error)?;
     let mut req = SearchRequest::new(&q.tenant);
     req.from_ms = millis(&q.from)?;
     req.to_ms = millis(&q.to)?;
