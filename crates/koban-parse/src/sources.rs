@@ -108,11 +108,14 @@ pub fn normalise(fields: Vec<(String, Value)>, hint: &SourceHint) -> Event {
 /// An integer epoch in seconds, milliseconds, microseconds or nanoseconds (told apart
 /// by magnitude, as 2001-09-09 onwards) in milliseconds.
 pub(crate) fn epoch_int_ms(i: i64) -> Option<i64> {
-    match i {
-        ..100_000_000_000 => i.checked_mul(1000),
-        ..100_000_000_000_000 => Some(i),
-        ..100_000_000_000_000_000 => Some(i / 1000),
-        _ => Some(i / 1_000_000),
+    if i < 100_000_000_000 {
+        i.checked_mul(1000)
+    } else if i < 100_000_000_000_000 {
+        Some(i)
+    } else if i < 100_000_000_000_000_000 {
+        Some(i / 1000)
+    } else {
+        Some(i / 1_000_000)
     }
 }
 
