@@ -150,6 +150,13 @@ impl Guard {
             .ok_or_else(|| TriageError::NotFound("incident", id).into())
     }
 
+    /// The dashboard's aggregates over the caller's tenants (or one of them).
+    pub fn dashboard(&self, tenant: Option<String>) -> R<Value> {
+        let t = self.narrow(tenant)?;
+        self.allow(t.as_deref(), Action::Read, "dashboard", "")?;
+        Ok(self.book()?.dashboard(t.as_deref())?)
+    }
+
     pub fn summary(&self, tenant: &str) -> R<Value> {
         self.allow(Some(tenant), Action::Read, "detection summary", "")?;
         Ok(self.book()?.detection_summary(tenant)?)

@@ -145,7 +145,8 @@ impl Intake {
         let (tenant, source) = (first.tenant.clone(), first.source.clone());
         let n = records.len() as u64;
         let bytes: u64 = records.iter().map(|r| r.payload.len() as u64).sum();
-        self.metrics.add(&tenant, &source, |c| c.received += n);
+        let now = crate::state::now_ms();
+        self.metrics.add(&tenant, &source, |c| c.receive(n, now));
         if let Err(e) = self.admit() {
             self.metrics.add(&tenant, &source, |c| c.rejected += n);
             return (Err(e), records);

@@ -15,6 +15,7 @@
 pub mod access;
 pub mod alerts;
 pub mod config;
+pub mod console;
 pub mod detection;
 pub mod framing;
 pub mod guard;

@@ -17,6 +17,35 @@ pub struct SourceCounts {
     pub parsed: u64,
     pub unparsed: u64,
     pub stored: u64,
+    /// When the source last sent anything (ms), for "sources gone silent".
+    pub last_ms: i64,
+    /// Records received per second over the last whole minute.
+    pub rate: f64,
+    window_start_ms: i64,
+    window_count: u64,
+}
+
+/// The window the per-source rate is measured over.
+const RATE_WINDOW_MS: i64 = 60_000;
+
+impl SourceCounts {
+    /// `n` records arrived at `now` (ms).
+    pub fn receive(&mut self, n: u64, now: i64) {
+        self.received += n;
+        self.last_ms = now;
+        if now - self.window_start_ms >= RATE_WINDOW_MS {
+            // A window with nothing after it counts as silence, not the old rate.
+            let gap = now - self.window_start_ms;
+            self.rate = if gap < 2 * RATE_WINDOW_MS {
+                self.window_count as f64 * 1000.0 / gap as f64
+            } else {
+                0.0
+            };
+            self.window_start_ms = now;
+            self.window_count = 0;
+        }
+        self.window_count += n;
+    }
 }
 
 #[derive(Default)]
@@ -53,6 +82,12 @@ impl Metrics {
     pub fn add(&self, tenant: &str, source: &str, f: impl FnOnce(&mut SourceCounts)) {
         let mut m = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         f(m.entry((tenant.to_owned(), source.to_owned())).or_default());
+    }
+
+    /// Every (tenant, source) with its counts.
+    pub fn all_sources(&self) -> Vec<((String, String), SourceCounts)> {
+        let m = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     pub fn counts(&self, tenant: &str, source: &str) -> SourceCounts {
@@ -121,6 +156,14 @@ impl Metrics {
                 ][get];
                 let _ = writeln!(out, "{name}{{tenant=\"{tenant}\",source=\"{source}\"}} {v}");
             }
+        }
+        let _ = writeln!(out, "# HELP koban_source_events_per_second records received per second over the last minute\n# TYPE koban_source_events_per_second gauge");
+        for ((tenant, source), c) in &sources {
+            let _ = writeln!(
+                out,
+                "koban_source_events_per_second{{tenant=\"{tenant}\",source=\"{source}\"}} {:.1}",
+                c.rate
+            );
         }
         let conns = self
             .connections

@@ -124,6 +124,26 @@ impl StoreSearcher {
             .collect())
     }
 
+    /// Committed events per (tenant, receive day start in ms), for one tenant or all:
+    /// what the console charts as events over time.
+    pub fn daily_counts(&self, tenant: Option<&str>) -> Vec<(String, i64, u64)> {
+        let mut out: Vec<(String, i64, u64)> = self
+            .shared
+            .partitions()
+            .iter()
+            .filter(|(k, _)| tenant.is_none_or(|t| k.tenant.as_str() == t))
+            .map(|(k, p)| {
+                (
+                    k.tenant.as_str().to_owned(),
+                    k.day.start_ms(),
+                    p.reader.searcher().num_docs(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResult, StoreError> {
         if req.limit > MAX_LIMIT {
             return Err(StoreError::InvalidQuery(format!(

@@ -7,6 +7,7 @@
 //! `policy.rs` is the per-tenant rule policy (disabled rules, level changes,
 //! exceptions) the detection stage applies.
 
+mod dashboard;
 mod policy;
 mod query;
 mod record;

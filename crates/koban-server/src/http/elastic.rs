@@ -90,7 +90,20 @@ async fn product_header(mut resp: Response) -> Response {
     resp
 }
 
-async fn root() -> Json<Value> {
+/// `GET /`: a browser goes to the console; a shipper gets the Elasticsearch banner.
+async fn root(headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let browser = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser {
+        return axum::response::Redirect::to("/dashboard").into_response();
+    }
+    banner().into_response()
+}
+
+fn banner() -> Json<Value> {
     Json(json!({
         "name": "koban",
         "cluster_name": "koban",

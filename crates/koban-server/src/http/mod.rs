@@ -114,6 +114,7 @@ pub fn app(state: AppState) -> Router {
         .merge(search::routes())
         .merge(cases::routes())
         .merge(rules::routes())
+        .merge(crate::console::routes())
         .merge(elastic::routes(state.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
