@@ -92,14 +92,6 @@ async fn search(
     caller: super::caller::Caller,
     body: axum::body::Bytes,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let Some(searcher) = st.search.clone() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Flavor::Koban,
-            "this server has no event store",
-            0,
-        ));
-    };
     let q: Query = serde_json::from_slice(&body).map_err(|_| {
         ApiError::bad_request(
             Flavor::Koban,
@@ -114,6 +106,15 @@ async fn search(
             "search",
         )
         .map_err(super::cases::guard_error)?;
+    let Some(searcher) = st.search.clone() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Flavor::Koban,
+            "this server has no event store",
+            0,
+        ));
+    };
+
     let mut req = SearchRequest::new(&q.tenant);
     req.from_ms = millis(&q.from)?;
     req.to_ms = millis(&q.to)?;
