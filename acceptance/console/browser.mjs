@@ -10,7 +10,6 @@
 //   node browser.mjs URL OUT   (users and passwords in KOBAN_USERS as JSON)
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 const [url, out] = process.argv.slice(2);
@@ -49,8 +48,8 @@ async function shot(page, name) {
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), 'koban-chromium-'))}`],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  // launch() starts chromium with a fresh temporary profile (its own --user-data-dir).
 });
 
 // 0. A wrong password is refused with a message.
