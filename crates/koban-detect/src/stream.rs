@@ -92,12 +92,14 @@ impl<P: Clone + Serialize + DeserializeOwned> StreamDetector<P> {
     }
 
     /// Matches one event of `tenant`. `enabled(rule_key)` says whether the tenant runs
-    /// a rule (a disabled rule neither alerts nor feeds correlations).
+    /// a rule (a disabled rule neither alerts nor feeds correlations). `evidence` makes
+    /// the event's reference, called only when something matched (most events match
+    /// nothing, and the hot path should not build what it throws away).
     pub fn detect(
         &mut self,
         tenant: &str,
         event: &Event,
-        evidence: P,
+        evidence: &dyn Fn() -> P,
         enabled: &dyn Fn(&str) -> bool,
         out: &mut Vec<Found<P>>,
     ) {
@@ -108,6 +110,7 @@ impl<P: Clone + Serialize + DeserializeOwned> StreamDetector<P> {
             return;
         }
         let set = self.set.clone();
+        let evidence = evidence();
         let mut entities = None;
         let mut hits = Vec::new();
         for &i in &self.matched {

@@ -64,16 +64,13 @@ fn main() {
     for _ in 0..passes {
         for e in &events {
             seq += 1;
-            stage.detect(
-                "bench",
-                e,
-                EventRef {
-                    source: "mordor".into(),
-                    seq,
-                    sub: 0,
-                    received_ms: 0,
-                },
-            );
+            let at = || EventRef {
+                source: "mordor".into(),
+                seq,
+                sub: 0,
+                received_ms: 0,
+            };
+            stage.detect("bench", e, seq, &at);
             if seq.is_multiple_of(4096) {
                 match stage.commit(seq) {
                     Ok(r) => detections += r.detections,
@@ -103,21 +100,11 @@ fn main() {
 }
 
 fn walkdir(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .collect()
 }

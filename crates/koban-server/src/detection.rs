@@ -234,9 +234,10 @@ impl DetectStage {
         }
     }
 
-    /// Matches one stored event (only events after the recorded position).
-    pub fn detect(&mut self, tenant: &str, event: &Event, at: EventRef) {
-        if at.seq <= self.recorded {
+    /// Matches one stored event of WAL record `seq` (only records after the recorded
+    /// position); `at` makes its reference when a rule matched.
+    pub fn detect(&mut self, tenant: &str, event: &Event, seq: u64, at: &dyn Fn() -> EventRef) {
+        if seq <= self.recorded {
             return;
         }
         if let Some(t) = event.timestamp {

@@ -11,7 +11,7 @@ use koban_detect::case::{SlaTargets, Verdict};
 use koban_detect::{CaseState, Grade};
 use serde_json::{json, Value};
 
-use crate::access::{Action, Denied, Principal};
+use crate::access::{Action, Denied, Principal, Role};
 use crate::alerts::{
     AlertBook, AlertFilter, Annotation, AssetGroup, Exception, ExceptionRequest, IncidentFilter,
     Owner, Policy, TriageError,
@@ -96,6 +96,35 @@ impl Guard {
                 _ => Ok(Some(own.to_owned())),
             },
         }
+    }
+
+    /// Administration of one tenant (its admin) or, without one, of the whole service
+    /// (provider admin). Returns the tenant the caller ends up scoped to.
+    pub fn administer(
+        &self,
+        asked: Option<String>,
+        object: &str,
+        detail: &str,
+    ) -> R<Option<String>> {
+        let tenant = self.narrow(asked)?;
+        let action = if tenant.is_some() {
+            Action::Administer
+        } else {
+            Action::Operate
+        };
+        self.allow(tenant.as_deref(), action, object, detail)?;
+        Ok(tenant)
+    }
+
+    /// Customer accounts are made by their tenant's admin; provider accounts, the
+    /// service's own, only by a provider admin.
+    pub fn allow_new_user(&self, name: &str, role: Role, tenant: Option<&str>) -> R<()> {
+        let (scope, action) = if role.is_provider() {
+            (None, Action::Operate)
+        } else {
+            (tenant, Action::Administer)
+        };
+        self.allow(scope, action, &format!("user {name}"), role.as_str())
     }
 
     fn owner(&self, kind: Owner, id: i64) -> R<String> {

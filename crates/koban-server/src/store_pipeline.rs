@@ -284,13 +284,13 @@ impl Pipeline for StorePipeline {
             d.refresh();
             for (r, range) in &owners {
                 for m in &made[range.clone()] {
-                    let at = EventRef {
-                        source: r.record.source.to_string(),
+                    let at = || EventRef {
+                        source: r.record.source.clone(),
                         seq: m.seq,
                         sub: m.sub,
                         received_ms: r.record.received_ms,
                     };
-                    d.detect(&r.record.tenant, &m.parsed.event, at);
+                    d.detect(&r.record.tenant, &m.parsed.event, m.seq, &at);
                 }
             }
         }

@@ -177,9 +177,8 @@ enum Auth {
 }
 
 /// A request body that is valid for the route, aimed at globex.
-fn body_for(path: &str, w: &World) -> String {
-    let p = path;
-    let v = if p.ends_with("/verdict") {
+fn body_for(p: &str) -> String {
+    if p.ends_with("/verdict") {
         r#"{"verdict":"false_positive","reason":"sweep","exception":{"field":"host","value":"gx-host"}}"#.to_string()
     } else if p.ends_with("/state") {
         r#"{"state":"triage","note":"sweep"}"#.into()
@@ -210,10 +209,8 @@ fn body_for(path: &str, w: &World) -> String {
     } else if p == "/api/v1/search" {
         r#"{"tenant":"globex","limit":10}"#.into()
     } else {
-        let _ = w;
         "{}".into()
-    };
-    v
+    }
 }
 
 fn fill(path: &str, w: &World) -> String {
@@ -320,7 +317,7 @@ async fn no_customer_role_reaches_another_tenant_through_any_route_or_page() {
                 uri.push_str(if uri.contains('?') { "&" } else { "?" });
                 uri.push_str("tenant=globex");
             }
-            let body = (method != "GET").then(|| body_for(path, &w));
+            let body = (method != "GET").then(|| body_for(path));
             for auth in [token, session] {
                 let (status, text) = send(&w, method, &uri, auth, body.clone()).await;
                 tried += 1;

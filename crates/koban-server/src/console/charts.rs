@@ -69,7 +69,7 @@ pub fn heat(cells: &[(String, String, i64)]) -> String {
             esc(ta)
         );
         let mut techs = by.remove(ta).unwrap_or_default();
-        techs.sort_by(|a, b| b.1.cmp(&a.1));
+        techs.sort_by_key(|t| std::cmp::Reverse(t.1));
         for (te, n) in techs {
             let a = 0.15 + 0.85 * (n as f64 / max);
             let fg = if a > 0.55 { "#fff" } else { "#1d232b" };

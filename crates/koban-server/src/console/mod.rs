@@ -143,13 +143,10 @@ impl Viewer {
             .into_response()
     }
 
-    /// Checks a form's CSRF token against the session's.
-    fn csrf_ok(&self, form: &[(String, String)]) -> Result<(), Response> {
-        if field(form, "csrf") == Some(self.csrf.as_str()) {
-            Ok(())
-        } else {
-            Err((StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response())
-        }
+    /// The refusal of a form whose CSRF token is not the session's.
+    fn csrf_refusal(&self, form: &[(String, String)]) -> Option<Response> {
+        (field(form, "csrf") != Some(self.csrf.as_str()))
+            .then(|| (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response())
     }
 }
 
@@ -264,7 +261,7 @@ async fn logout(
     body: axum::body::Bytes,
 ) -> Response {
     let form = parse_form(&body);
-    if let Err(r) = v.csrf_ok(&form) {
+    if let Some(r) = v.csrf_refusal(&form) {
         return r;
     }
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
@@ -287,7 +284,7 @@ async fn set_lang(
     body: axum::body::Bytes,
 ) -> Response {
     let form = parse_form(&body);
-    if let Err(r) = v.csrf_ok(&form) {
+    if let Some(r) = v.csrf_refusal(&form) {
         return r;
     }
     if let Some(lang) = field(&form, "lang").and_then(Lang::parse) {
@@ -396,7 +393,7 @@ async fn alerts(State(st): State<AppState>, v: Viewer, Query(q): Query<AlertQuer
 
 async fn bulk_triage(State(st): State<AppState>, v: Viewer, body: axum::body::Bytes) -> Response {
     let form = parse_form(&body);
-    if let Err(r) = v.csrf_ok(&form) {
+    if let Some(r) = v.csrf_refusal(&form) {
         return r;
     }
     let Some(verdict) = field(&form, "verdict").and_then(koban_detect::Verdict::parse) else {
@@ -485,7 +482,7 @@ async fn incident_state(
     body: axum::body::Bytes,
 ) -> Response {
     let form = parse_form(&body);
-    if let Err(r) = v.csrf_ok(&form) {
+    if let Some(r) = v.csrf_refusal(&form) {
         return r;
     }
     let Some(to) = field(&form, "state").and_then(koban_detect::CaseState::parse) else {
@@ -506,7 +503,7 @@ async fn incident_comment(
     body: axum::body::Bytes,
 ) -> Response {
     let form = parse_form(&body);
-    if let Err(r) = v.csrf_ok(&form) {
+    if let Some(r) = v.csrf_refusal(&form) {
         return r;
     }
     let text = field(&form, "text").unwrap_or_default().to_owned();
@@ -560,7 +557,7 @@ async fn rules(State(st): State<AppState>, v: Viewer, Query(q): Query<RulesQuery
 
 async fn rule_toggle(State(st): State<AppState>, v: Viewer, body: axum::body::Bytes) -> Response {
     let form = parse_form(&body);
-    if let Err(r) = v.csrf_ok(&form) {
+    if let Some(r) = v.csrf_refusal(&form) {
         return r;
     }
     let tenant = field(&form, "tenant").unwrap_or_default().to_owned();
@@ -580,21 +577,26 @@ async fn rule_toggle(State(st): State<AppState>, v: Viewer, body: axum::body::By
 }
 
 async fn sources(State(st): State<AppState>, v: Viewer) -> Response {
-    let scope = v.who.scope().map(str::to_owned);
     if v.who.role.is_provider() {
         let _ = v
             .guard(&st)
             .allow(None, crate::access::Action::Read, "sources", "");
     }
+    sources_page(&st, &v, None)
+}
+
+/// The sources page; `token` is a token just made (shown once) or why it was not.
+fn sources_page(st: &AppState, v: &Viewer, token: Option<Result<&str, String>>) -> Response {
+    let scope = v.who.scope();
     let rows: Vec<_> = st
         .intake
         .metrics
         .all_sources()
         .into_iter()
-        .filter(|((tenant, _), _)| scope.as_deref().is_none_or(|s| s == tenant))
+        .filter(|((tenant, _), _)| scope.is_none_or(|s| s == tenant))
         .collect();
-    let tenants = tenants_in_scope(&st, &v.who);
-    let body = pages::sources(v.lang, &v.csrf, &rows, &tenants, None, now_ms());
+    let tenants = tenants_in_scope(st, &v.who);
+    let body = pages::sources(v.lang, &v.csrf, &rows, &tenants, token, now_ms());
     Html(page(
         &v.frame("sources", t(v.lang, "sources").into()),
         &body,
@@ -614,7 +616,7 @@ fn tenants_in_scope(st: &AppState, who: &Principal) -> Vec<String> {
 
 async fn source_token(State(st): State<AppState>, v: Viewer, body: axum::body::Bytes) -> Response {
     let form = parse_form(&body);
-    if let Err(r) = v.csrf_ok(&form) {
+    if let Some(r) = v.csrf_refusal(&form) {
         return r;
     }
     let tenant = field(&form, "tenant").unwrap_or_default().to_owned();
@@ -629,25 +631,11 @@ async fn source_token(State(st): State<AppState>, v: Viewer, body: axum::body::B
         return v.failure(e);
     }
     let made = st.state.create_ingest_token(&tenant, &source);
-    let scope = v.who.scope().map(str::to_owned);
-    let rows: Vec<_> = st
-        .intake
-        .metrics
-        .all_sources()
-        .into_iter()
-        .filter(|((t, _), _)| scope.as_deref().is_none_or(|s| s == t))
-        .collect();
-    let tenants = tenants_in_scope(&st, &v.who);
     let shown = match &made {
         Ok(tok) => Ok(tok.as_str()),
         Err(e) => Err(e.to_string()),
     };
-    let body = pages::sources(v.lang, &v.csrf, &rows, &tenants, Some(shown), now_ms());
-    Html(page(
-        &v.frame("sources", t(v.lang, "sources").into()),
-        &body,
-    ))
-    .into_response()
+    sources_page(&st, &v, Some(shown))
 }
 
 async fn admin(State(st): State<AppState>, v: Viewer) -> Response {
@@ -660,32 +648,32 @@ async fn admin(State(st): State<AppState>, v: Viewer) -> Response {
             .into(),
         );
     }
-    let g = v.guard(&st);
-    let scope = v.who.scope().map(str::to_owned);
-    if let Err(e) = g.allow(
-        scope.as_deref(),
-        crate::access::Action::Administer,
-        "users",
-        "",
-    ) {
+    if let Err(e) = v.guard(&st).administer(None, "users", "") {
         return v.failure(e);
     }
-    let users = st.state.users(scope.as_deref()).unwrap_or_default();
-    let tenants: Vec<(String, String)> = tenants_in_scope(&st, &v.who)
+    admin_page(&st, &v, None)
+}
+
+/// Tenants, users and the latest audit entries in the viewer's scope; `made` says how
+/// creating a user just went.
+fn admin_page(st: &AppState, v: &Viewer, made: Option<Result<(), String>>) -> Response {
+    let scope = v.who.scope();
+    let users = st.state.users(scope).unwrap_or_default();
+    let tenants: Vec<(String, String)> = tenants_in_scope(st, &v.who)
         .into_iter()
         .map(|n| {
             let s = st.state.service(&n).ok().flatten().unwrap_or_default();
             (n, s)
         })
         .collect();
-    let audit = st.state.audit_log(scope.as_deref(), 50).unwrap_or_default();
-    let body = pages::admin(v.lang, &v.csrf, &v.who, &tenants, &users, &audit, None);
+    let audit = st.state.audit_log(scope, 50).unwrap_or_default();
+    let body = pages::admin(v.lang, &v.csrf, &v.who, &tenants, &users, &audit, made);
     Html(page(&v.frame("admin", t(v.lang, "admin").into()), &body)).into_response()
 }
 
 async fn admin_user(State(st): State<AppState>, v: Viewer, body: axum::body::Bytes) -> Response {
     let form = parse_form(&body);
-    if let Err(r) = v.csrf_ok(&form) {
+    if let Some(r) = v.csrf_refusal(&form) {
         return r;
     }
     let name = field(&form, "name").unwrap_or_default().to_owned();
@@ -696,18 +684,7 @@ async fn admin_user(State(st): State<AppState>, v: Viewer, body: axum::body::Byt
     let tenant = field(&form, "tenant")
         .filter(|t| !t.is_empty())
         .map(str::to_owned);
-    let g = v.guard(&st);
-    let (scope_of_user, action) = if role.is_provider() {
-        (None, crate::access::Action::Operate)
-    } else {
-        (tenant.as_deref(), crate::access::Action::Administer)
-    };
-    if let Err(e) = g.allow(
-        scope_of_user,
-        action,
-        &format!("user {name}"),
-        role.as_str(),
-    ) {
+    if let Err(e) = v.guard(&st).allow_new_user(&name, role, tenant.as_deref()) {
         return v.failure(e);
     }
     let state = st.state.clone();
@@ -717,26 +694,7 @@ async fn admin_user(State(st): State<AppState>, v: Viewer, body: axum::body::Byt
     .await
     .map_err(|e| e.to_string())
     .and_then(|r| r.map_err(|e| e.to_string()));
-    let scope = v.who.scope().map(str::to_owned);
-    let users = st.state.users(scope.as_deref()).unwrap_or_default();
-    let tenants: Vec<(String, String)> = tenants_in_scope(&st, &v.who)
-        .into_iter()
-        .map(|n| {
-            let s = st.state.service(&n).ok().flatten().unwrap_or_default();
-            (n, s)
-        })
-        .collect();
-    let audit = st.state.audit_log(scope.as_deref(), 50).unwrap_or_default();
-    let body = pages::admin(
-        v.lang,
-        &v.csrf,
-        &v.who,
-        &tenants,
-        &users,
-        &audit,
-        Some(made),
-    );
-    Html(page(&v.frame("admin", t(v.lang, "admin").into()), &body)).into_response()
+    admin_page(&st, &v, Some(made))
 }
 
 async fn css() -> impl IntoResponse {

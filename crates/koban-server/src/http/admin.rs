@@ -187,14 +187,8 @@ async fn add_user(
             req.role
         )));
     };
-    let g = guard(&st, caller)?;
-    // Provider accounts are the service's own: only its admins make them.
-    let (tenant, action) = if role.is_provider() {
-        (None, Action::Operate)
-    } else {
-        (req.tenant.as_deref(), Action::Administer)
-    };
-    g.allow(tenant, action, &format!("user {}", req.name), role.as_str())
+    guard(&st, caller)?
+        .allow_new_user(&req.name, role, req.tenant.as_deref())
         .map_err(guard_error)?;
     let state = st.state.clone();
     let (name, password, t) = (req.name.clone(), req.password, req.tenant.clone());
@@ -221,14 +215,8 @@ async fn list_users(
     caller: Caller,
     Query(q): Query<TenantQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let g = guard(&st, caller)?;
-    let tenant = g.narrow(q.tenant).map_err(guard_error)?;
-    let action = if tenant.is_some() {
-        Action::Administer
-    } else {
-        Action::Operate
-    };
-    g.allow(tenant.as_deref(), action, "users", "")
+    let tenant = guard(&st, caller)?
+        .administer(q.tenant, "users", "")
         .map_err(guard_error)?;
     let users = st.state.users(tenant.as_deref()).map_err(state_error)?;
     Ok(Json(json!({ "users": users })))
@@ -241,14 +229,8 @@ async fn audit(
     caller: Caller,
     Query(q): Query<TenantQuery>,
 ) -> Result<Response, ApiError> {
-    let g = guard(&st, caller)?;
-    let tenant = g.narrow(q.tenant).map_err(guard_error)?;
-    let action = if tenant.is_some() {
-        Action::Administer
-    } else {
-        Action::Operate
-    };
-    g.allow(tenant.as_deref(), action, "audit log", "export")
+    let tenant = guard(&st, caller)?
+        .administer(q.tenant, "audit log", "export")
         .map_err(guard_error)?;
     let entries = st
         .state
