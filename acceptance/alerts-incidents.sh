@@ -141,7 +141,7 @@ for round in 1 2 3 4; do
         case_id="$(api GET "/api/v1/incidents?tenant=replay&limit=1" | jq -r '.incidents[0].id // empty')"
         if [[ -n $case_id ]]; then
             api POST "/api/v1/incidents/$case_id/state" '{"state":"triage","note":"looking"}' >/dev/null
-            api POST "/api/v1/incidents/$case_id/comments" '{"text":"checked between kills","side":"customer"}' >/dev/null
+            api POST "/api/v1/incidents/$case_id/comments" '{"text":"checked between kills"}' >/dev/null
         fi
     fi
 done
