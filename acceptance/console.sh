@@ -5,13 +5,12 @@
 #
 #  1. the identity, access, audit and console tests (cargo test), including the
 #     cross-tenant sweep (every API route and console page × every customer role);
-#  2. the browser test in Debian chromium (playwright-core): provider analyst, the
-#     customer's viewer, another customer — screenshots of every page;
+#  2. the browser test (console/browser.sh, also run by .ci/run): provider analyst, the
+#     customer's viewer, another customer in Debian chromium — screenshots of every page;
 #  3. render latency of the alert queue, incident page and dashboard with ALERTS alerts
 #     stored (p50/p99; target < 300 ms).
 #
-# Installs chromium (apt) and playwright-core (npm) when missing; starts its own
-# servers on loopback and stops them by PID.
+# Starts its own servers on loopback and stops them by PID.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/ingest/lib.sh"
 ALERTS=${1:-100000}
@@ -30,15 +29,6 @@ api() {
         -H 'content-type: application/json' -X "$1" ${3:+-d "$3"} "$HTTPS_URL$2"
 }
 
-if [[ ! -x /usr/bin/chromium ]]; then
-    log "installing chromium (apt)…"
-    apt-get install -y -q chromium >/dev/null
-fi
-if [[ ! -d $ROOT/acceptance/console/node_modules/playwright-core ]]; then
-    log "installing playwright-core (npm)…"
-    (cd "$ROOT/acceptance/console" && npm install --no-audit --no-fund --silent)
-fi
-
 echo "== 1. tests"
 set +e
 (cd "$ROOT" && cargo test --release -q -p koban-server -- --nocapture 2>&1) >"$OUT/tests.log"
@@ -51,45 +41,17 @@ check sweep "$ok" "$sweep"
 build_koban
 
 echo "== 2. browser"
-W="$OUT/browser"
+set +e
+"$ROOT/acceptance/console/browser.sh" "$OUT/browser" | tee "$OUT/browser.txt"
+rc=${PIPESTATUS[0]}
+set -e
+check browser "$rc" "$(grep -c '^ok ' "$OUT/browser.txt") steps passed; $(tail -n1 "$OUT/browser.txt")"
+W="$OUT/load"
 mkdir -p "$W"
 KOBAN_EXTRA_CONFIG="[detection]
 rules = [\"$DATA/sigma/rules\"]
 rules_poll_secs = 0" start_koban "$W"
-api POST /api/v1/tenants '{"name":"acme","service":"semi_managed"}' >/dev/null
-api POST /api/v1/tenants '{"name":"globex"}' >/dev/null
-USERS='{"tenant":"acme",
- "admin":{"name":"ada","password":"provider-admin-password"},
- "analyst":{"name":"pat","password":"provider-analyst-password"},
- "viewer":{"name":"vic","password":"acme-viewer-password"},
- "other":{"name":"gus","password":"globex-viewer-password"}}'
-api POST /api/v1/users '{"name":"ada","password":"provider-admin-password","role":"provider_admin"}' >/dev/null
 api POST /api/v1/users '{"name":"pat","password":"provider-analyst-password","role":"provider_analyst"}' >/dev/null
-api POST /api/v1/users '{"name":"vic","password":"acme-viewer-password","role":"customer_viewer","tenant":"acme"}' >/dev/null
-api POST /api/v1/users '{"name":"gus","password":"globex-viewer-password","role":"customer_viewer","tenant":"globex"}' >/dev/null
-# The attack: the LSASS credential-dumping campaign (Mordor) into acme.
-TOKEN="$(curl -sS --cacert "$CERT" -H "Authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \
-    -d '{"tenant":"acme","source":"winlogbeat"}' "$HTTPS_URL/api/v1/tokens" | jq -r .token)"
-python3 - "$DATA/windows/mordor_compound/LSASS_campaign_01/metasploit_logonpasswords_lsass_memory_dump.zip" "$HTTPS_URL" "$CERT" "$TOKEN" <<'PY'
-import ssl, sys, urllib.request, zipfile
-path, url, cert, token = sys.argv[1:5]
-ctx = ssl.create_default_context(cafile=cert)
-data = zipfile.ZipFile(path).read(zipfile.ZipFile(path).infolist()[0])
-start = 0
-while start < len(data):
-    end = data.rfind(b"\n", start, start + (8 << 20)) + 1 or len(data)
-    req = urllib.request.Request(url + "/api/v1/ingest", data=data[start:end], method="POST",
-                                 headers={"Authorization": f"Bearer {token}"})
-    urllib.request.urlopen(req, context=ctx).read()
-    start = end
-PY
-python3 "$ROOT/acceptance/alerts/wait.py" "$HTTPS_URL" "$CERT" "$ADMIN_TOKEN"
-log "acme: $(api GET '/api/v1/detections/summary?tenant=acme' | jq -c '{alerts, incidents}')"
-set +e
-KOBAN_USERS="$USERS" node "$ROOT/acceptance/console/browser.mjs" "$HTTPS_URL" "$OUT/screenshots" | tee "$W/browser.txt"
-rc=${PIPESTATUS[0]}
-set -e
-check browser "$rc" "$(grep -c '^ok ' "$W/browser.txt") steps passed; $(tail -n1 "$W/browser.txt")"
 
 echo "== 3. render latency with $ALERTS alerts"
 PYTHONPATH="$ROOT/acceptance/alerts" python3 "$ROOT/acceptance/console/load.py" "$HTTPS_URL" "$CERT" "$ADMIN_TOKEN" pat provider-analyst-password "$ALERTS" 50 2>&1 | tee "$OUT/load.txt"

@@ -20,7 +20,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::json;
 
 use super::policy::glob;
-use super::{AlertBook, AlertsError, EventRef};
+use super::{dashboard, AlertBook, AlertsError, EventRef};
 
 /// The windows of folding and grouping.
 #[derive(Debug, Clone, Copy)]
@@ -179,6 +179,7 @@ fn record_one(
             if let Some(i) = incident {
                 touched.insert(i);
             }
+            dashboard::count_fold(tx, &d.tenant, f)?;
             report.folded += 1;
             return Ok(());
         }
@@ -207,12 +208,14 @@ fn record_one(
     )?;
     let alert = tx.last_insert_rowid();
     insert_events(tx, alert, f, g.max_events_per_alert as usize)?;
+    dashboard::count_new_alert(tx, &d.tenant, f, t)?;
     report.new_alerts += 1;
     let keys = grouping_keys(&f.rule.key, &f.entities);
     let incident = match find_incident(tx, &d.tenant, &keys, t, g)? {
         Some(i) => i,
         None => {
             report.new_incidents += 1;
+            dashboard::count_new_incident(tx, &d.tenant, t)?;
             open_incident(tx, &d.tenant, t, received, now_ms)?
         }
     };

@@ -150,6 +150,40 @@ const MIGRATIONS: &[&str] = &["
     -- Bumped on every policy change; the detection stage reloads when it moves.
     CREATE TABLE policy_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
     INSERT INTO policy_version VALUES (1, 0);
+", "
+    -- The dashboard's aggregates, kept up to date in the transaction that records
+    -- detections, so the dashboard reads a few rows instead of scanning every alert.
+    -- kind: alert_day / incident_day (key = day start ms), rule (label = title), host,
+    -- user (label = the first spelling seen), heat (key = tactic TAB technique).
+    CREATE TABLE dash_counts (
+        tenant TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        label TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (tenant, kind, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX dash_counts_kind ON dash_counts(kind, tenant, n);
+    INSERT INTO dash_counts
+        SELECT tenant, 'alert_day', first_event_ms / 86400000 * 86400000 AS d, '', count(*)
+        FROM alerts GROUP BY tenant, d;
+    INSERT INTO dash_counts
+        SELECT tenant, 'incident_day', first_event_ms / 86400000 * 86400000 AS d, '', count(*)
+        FROM incidents GROUP BY tenant, d;
+    INSERT INTO dash_counts
+        SELECT tenant, 'rule', rule_key, max(title), sum(count) FROM alerts GROUP BY tenant, rule_key;
+    INSERT INTO dash_counts
+        SELECT tenant, 'host', lower(json_extract(entities, '$.host')) AS h, '', count(*)
+        FROM alerts WHERE h IS NOT NULL GROUP BY tenant, h;
+    INSERT INTO dash_counts
+        SELECT tenant, 'user', lower(json_extract(entities, '$.user')) AS u,
+               min(json_extract(entities, '$.user')), count(*)
+        FROM alerts WHERE u IS NOT NULL GROUP BY tenant, u;
+    INSERT INTO dash_counts
+        SELECT alerts.tenant, 'heat', ta.value || char(9) || te.value, '', count(*)
+        FROM alerts, json_each(alerts.tactics) AS ta, json_each(alerts.techniques) AS te
+        GROUP BY 1, 3;
+    CREATE INDEX alerts_tenant_id ON alerts(tenant, id);
 "];
 
 /// Runs the migrations not yet applied. The pipeline and the HTTP side open the file

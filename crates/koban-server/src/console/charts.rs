@@ -12,7 +12,7 @@ pub fn bars(points: &[(i64, i64)], label: &str) -> String {
     if points.is_empty() {
         return String::from("<p class=\"muted\">-</p>");
     }
-    let (w, h, pad) = (560.0_f64, 140.0_f64, 22.0_f64);
+    let (w, h, pad) = (300.0_f64, 110.0_f64, 16.0_f64);
     let max = points.iter().map(|p| p.1).max().unwrap_or(1).max(1) as f64;
     let step = (w - pad) / points.len() as f64;
     let mut svg = format!(
@@ -27,7 +27,7 @@ pub fn bars(points: &[(i64, i64)], label: &str) -> String {
         let _ = write!(
             svg,
             "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"#1f5fa8\"><title>{} {n}</title></rect>",
-            (step * 0.8).max(1.0),
+            (step * 0.8).clamp(1.0, 24.0),
             esc(date.get(..10).unwrap_or(&date)),
         );
     }
@@ -35,9 +35,9 @@ pub fn bars(points: &[(i64, i64)], label: &str) -> String {
     let last = koban_event::format_rfc3339(points[points.len() - 1].0);
     let _ = write!(
         svg,
-        "<text x=\"{pad}\" y=\"{}\" font-size=\"10\" fill=\"#5b6675\">{}</text>\
-<text x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"#5b6675\" text-anchor=\"end\">{}</text>\
-<text x=\"{pad}\" y=\"12\" font-size=\"10\" fill=\"#5b6675\">max {max}</text></svg>",
+        "<text x=\"{pad}\" y=\"{}\" font-size=\"11\" fill=\"#5b6675\">{}</text>\
+<text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#5b6675\" text-anchor=\"end\">{}</text>\
+<text x=\"{pad}\" y=\"12\" font-size=\"11\" fill=\"#5b6675\">max {max}</text></svg>",
         h - 6.0,
         esc(first.get(..10).unwrap_or(&first)),
         w - 4.0,

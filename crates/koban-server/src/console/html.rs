@@ -157,6 +157,8 @@ label{display:flex;flex-direction:column;font-size:12px;color:var(--muted)}
 input,select,textarea,button{font:inherit}input,select,textarea{padding:.25rem .4rem;border:1px solid var(--line);border-radius:4px;background:#fff}
 main button{background:var(--acc);color:#fff;border:0;border-radius:4px;padding:.3rem .8rem;cursor:pointer}
 .why{font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap;word-break:break-word}
+.why.clip{max-height:3.2em;overflow:hidden;white-space:normal;word-break:break-all}
+td.scope span{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;max-width:100%}td.scope{max-width:0;width:100%}
 .err{background:#fdecea;border:1px solid #f5c2bd;padding:.5rem .8rem;border-radius:4px}
 .okmsg{background:#e8f5e9;border:1px solid #b9dfbb;padding:.5rem .8rem;border-radius:4px}
 #live{position:fixed;bottom:1rem;right:1rem;background:var(--acc);color:#fff;padding:.5rem 1rem;border-radius:6px;cursor:pointer}

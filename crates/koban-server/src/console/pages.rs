@@ -10,6 +10,9 @@ use super::charts;
 use super::html::{badge, esc, time, url};
 use super::i18n::{t, Lang};
 use crate::access::{Principal, Role, ROLES};
+
+/// Values per entity kind shown in an incident's scope (the API has them all).
+const SCOPE_SHOWN: usize = 6;
 use crate::alerts::Policy;
 use crate::identity::{AuditEntry, UserInfo};
 use crate::metrics::SourceCounts;
@@ -249,7 +252,7 @@ pub fn alerts(
         let inc = a["incident"].as_i64();
         let _ = write!(
             out,
-            "<tr>{}<td>{}</td><td>{}<div class=\"why muted\">{}</div></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr>{}<td>{}</td><td>{}<div class=\"why clip muted\">{}</div></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             if can_triage { format!("<td><input type=\"checkbox\" name=\"ids\" value=\"{id}\" aria-label=\"alert {id}\"></td>") } else { String::new() },
             badge(s(&a["level"])),
             esc(s(&a["title"])),
@@ -399,17 +402,29 @@ pub fn incident(lang: Lang, csrf: &str, i: &Value, can_triage: bool, can_comment
     );
     if let Some(m) = i["scope"].as_object() {
         for (k, v) in m {
-            let vals: Vec<String> = v
+            let all: Vec<&str> = v
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|x| x.as_str().map(esc))
+                .filter_map(|x| x.as_str())
                 .collect();
+            // At a glance: the first few values, each on its own line; the rest counted.
+            let mut vals: Vec<String> = all
+                .iter()
+                .take(SCOPE_SHOWN)
+                .map(|x| format!("<span title=\"{0}\">{0}</span>", esc(x)))
+                .collect();
+            if all.len() > SCOPE_SHOWN {
+                vals.push(format!(
+                    "<span class=\"muted\">+{}</span>",
+                    all.len() - SCOPE_SHOWN
+                ));
+            }
             let _ = write!(
                 out,
-                "<tr><th>{}</th><td>{}</td></tr>",
+                "<tr><th>{}</th><td class=\"scope\">{}</td></tr>",
                 esc(k),
-                vals.join(", ")
+                vals.join("")
             );
         }
     }
