@@ -15,11 +15,13 @@
 //! Writes go through `&mut EventStore` (one pipeline thread); searches go through a
 //! [`StoreSearcher`], cheap to clone and `Send + Sync`, from any thread.
 
+mod condition;
 mod durable;
 mod error;
 mod partition;
 mod query;
 mod retention;
+mod scan;
 mod schema;
 mod search;
 mod tenant;
@@ -31,8 +33,10 @@ use std::sync::{Arc, RwLock};
 
 use koban_event::Event;
 
+pub use condition::Condition;
 pub use error::StoreError;
 pub use retention::{PartitionStats, RetentionReport, StoreStats, TenantStats};
+pub use scan::Progress;
 pub use search::{FieldFilter, SearchHit, SearchRequest, SearchResult, StoreSearcher};
 pub use tenant::TenantId;
 

@@ -3,22 +3,28 @@
 
 use std::ops::Bound;
 
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use tantivy::query::{
-    AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, Query, RangeQuery, RegexQuery,
-    TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, Query, RangeQuery,
+    RegexQuery, TermQuery, TermSetQuery,
 };
-use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{Index, Term};
+use tantivy::schema::{Field, IndexRecordOption, Type, ValueBytes};
+use tantivy::{Index, Searcher, Term};
 
 use crate::schema::Fields;
-use crate::{FieldFilter, SearchRequest, StoreError};
+use crate::{Condition, FieldFilter, SearchRequest, StoreError};
 
-/// The query for `req` in a partition with these fields.
+/// The query for `req` in a partition with these fields; `searcher` is the
+/// partition's (a CIDR condition reads its term dictionary).
 pub(crate) fn build(
     req: &SearchRequest,
-    index: &Index,
+    searcher: &Searcher,
     fields: &Fields,
 ) -> Result<Box<dyn Query>, StoreError> {
+    let index = searcher.index();
     let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     if req.from_ms.is_some() || req.to_ms.is_some() {
         let lower = req.from_ms.map_or(Bound::Unbounded, |t| {
@@ -33,30 +39,220 @@ pub(crate) fn build(
         must.push((Occur::Must, filter_query(filter, fields)?));
     }
     if let Some(text) = req.text.as_deref() {
-        let mut analyzer = index
-            .tokenizers()
-            .get("default")
-            .ok_or_else(|| StoreError::InvalidQuery("default tokenizer missing".into()))?;
-        let mut stream = analyzer.token_stream(text);
-        let mut words = 0;
-        while stream.advance() {
-            let term = Term::from_field_text(fields.text, &stream.token().text);
-            must.push((
-                Occur::Must,
-                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-            ));
-            words += 1;
-        }
-        if words == 0 {
-            return Err(StoreError::InvalidQuery(format!(
-                "free text {text:?} has no words"
-            )));
-        }
+        must.push((Occur::Must, text_query(text, index, fields)?));
+    }
+    if let Some(c) = &req.condition {
+        must.push((Occur::Must, condition_query(c, searcher, fields, 0)?));
     }
     Ok(match must.len() {
         0 => Box::new(AllQuery),
         _ => Box::new(BooleanQuery::new(must)),
     })
+}
+
+/// Every word of `text` in the free-text field.
+fn text_query(text: &str, index: &Index, fields: &Fields) -> Result<Box<dyn Query>, StoreError> {
+    let mut analyzer = index
+        .tokenizers()
+        .get("default")
+        .ok_or_else(|| StoreError::InvalidQuery("default tokenizer missing".into()))?;
+    let mut stream = analyzer.token_stream(text);
+    let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    while stream.advance() {
+        let term = Term::from_field_text(fields.text, &stream.token().text);
+        words.push((
+            Occur::Must,
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+        ));
+    }
+    match words.len() {
+        0 => Err(StoreError::InvalidQuery(format!(
+            "free text {text:?} has no words"
+        ))),
+        1 => Ok(words.remove(0).1),
+        _ => Ok(Box::new(BooleanQuery::new(words))),
+    }
+}
+
+/// Conditions nest at most this deep (the query language refuses deeper ones first).
+const MAX_DEPTH: usize = 128;
+
+fn condition_query(
+    c: &Condition,
+    searcher: &Searcher,
+    fields: &Fields,
+    depth: usize,
+) -> Result<Box<dyn Query>, StoreError> {
+    if depth > MAX_DEPTH {
+        return Err(StoreError::InvalidQuery(format!(
+            "condition nested deeper than {MAX_DEPTH}"
+        )));
+    }
+    let sub = |c: &Condition| condition_query(c, searcher, fields, depth + 1);
+    Ok(match c {
+        Condition::All(cs) if cs.is_empty() => Box::new(AllQuery),
+        Condition::All(cs) => Box::new(BooleanQuery::new(
+            cs.iter()
+                .map(|c| Ok(occur_of(c, sub)?))
+                .collect::<Result<_, StoreError>>()?,
+        )),
+        Condition::Any(cs) if cs.is_empty() => Box::new(EmptyQuery),
+        Condition::Any(cs) => Box::new(BooleanQuery::new(
+            cs.iter()
+                .map(|c| Ok((Occur::Should, sub(c)?)))
+                .collect::<Result<_, StoreError>>()?,
+        )),
+        // A query of only exclusions matches nothing in tantivy: exclude from all.
+        Condition::Not(inner) => Box::new(BooleanQuery::new(vec![
+            (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
+            (Occur::MustNot, sub(inner)?),
+        ])),
+        Condition::Match { field, value } => filter_query(
+            &FieldFilter::Match {
+                field: field.clone(),
+                value: value.clone(),
+            },
+            fields,
+        )?,
+        Condition::Range { field, min, max } => {
+            let name = event_path(field, "range")?;
+            if min.is_some_and(|b| b.0.is_nan()) || max.is_some_and(|b| b.0.is_nan()) {
+                return Err(StoreError::InvalidQuery(format!(
+                    "range on {field:?} with NaN"
+                )));
+            }
+            bounded_range(fields.f, &name, *min, *max)
+        }
+        Condition::Cidr { field, net } => {
+            let name = event_path(field, "a network match")?;
+            cidr_query(searcher, fields.f, &name, net)?
+        }
+        Condition::Exists { field } => {
+            let name = event_path(field, "an existence test")?;
+            exists_query(fields.f, &name)
+        }
+        Condition::Text(text) => text_query(text, searcher.index(), fields)?,
+    })
+}
+
+/// Inside an `All`, a `Not` becomes a plain exclusion (cheaper than all-but).
+fn occur_of(
+    c: &Condition,
+    sub: impl Fn(&Condition) -> Result<Box<dyn Query>, StoreError>,
+) -> Result<(Occur, Box<dyn Query>), StoreError> {
+    Ok(match c {
+        Condition::Not(inner) => (Occur::MustNot, sub(inner)?),
+        c => (Occur::Must, sub(c)?),
+    })
+}
+
+/// The lower-cased path of an event field; the store's `@` fields take only matches.
+fn event_path(field: &str, what: &str) -> Result<String, StoreError> {
+    if field.starts_with('@') {
+        return Err(StoreError::InvalidQuery(format!(
+            "{what} on store field {field:?} is not supported"
+        )));
+    }
+    Ok(field.to_lowercase())
+}
+
+/// A range with open or closed ends: the closed range over the term dictionary,
+/// minus the excluded end points.
+fn bounded_range(
+    field: Field,
+    path: &str,
+    min: Option<(f64, bool)>,
+    max: Option<(f64, bool)>,
+) -> Box<dyn Query> {
+    let range = json_range(field, path, min.map(|b| b.0), max.map(|b| b.0));
+    let mut excluded: Vec<Box<dyn Query>> = Vec::new();
+    for (v, inclusive) in [min, max].into_iter().flatten() {
+        if !inclusive && v.is_finite() {
+            excluded.push(json_range(field, path, Some(v), Some(v)));
+        }
+    }
+    if excluded.is_empty() {
+        return range;
+    }
+    let mut clauses = vec![(Occur::Must, range)];
+    clauses.extend(excluded.into_iter().map(|q| (Occur::MustNot, q)));
+    Box::new(BooleanQuery::new(clauses))
+}
+
+/// Any value at all on the path: any string, any number, either boolean.
+fn exists_query(field: Field, path: &str) -> Box<dyn Query> {
+    let mut prefix = Term::from_field_json_path(field, path, true);
+    prefix.append_type_and_str("");
+    let mut pattern = String::from("(?s)");
+    for c in String::from_utf8_lossy(prefix.serialized_value_bytes()).chars() {
+        push_literal(&mut pattern, c);
+    }
+    pattern.push_str(".*");
+    let mut any: Vec<Box<dyn Query>> = Vec::new();
+    if let Ok(regex) = tantivy_fst::Regex::new(&pattern) {
+        any.push(Box::new(RegexQuery::from_regex(regex, field)));
+    }
+    any.push(json_range(field, path, None, None));
+    for b in [true, false] {
+        let mut t = Term::from_field_json_path(field, path, true);
+        t.append_type_and_fast_value(b);
+        any.push(term_query(t));
+    }
+    any_of(any)
+}
+
+/// The path's string terms that are addresses inside `net`, found by one walk over
+/// the partition's term dictionaries, as one term-set query.
+fn cidr_query(
+    searcher: &Searcher,
+    field: Field,
+    path: &str,
+    net: &IpNet,
+) -> Result<Box<dyn Query>, StoreError> {
+    let mut prefix = Term::from_field_json_path(field, path, true);
+    prefix.append_type_and_str("");
+    let key = prefix.serialized_value_bytes().to_vec();
+    let mut end = key.clone();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    let mut found: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let walk = |e: std::io::Error| StoreError::InvalidQuery(format!("reading terms: {e}"));
+    for segment in searcher.segment_readers() {
+        let inverted = segment
+            .inverted_index(field)
+            .map_err(|e| StoreError::InvalidQuery(format!("reading terms: {e}")))?;
+        let mut terms = inverted
+            .terms()
+            .range()
+            .ge(&key)
+            .lt(&end)
+            .into_stream()
+            .map_err(walk)?;
+        while terms.advance() {
+            let value = ValueBytes::wrap(&terms.key()[key.len() - 1..]);
+            if value.typ() != Type::Str {
+                continue;
+            }
+            let inside = value
+                .as_str()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| net.contains(&ip));
+            if inside {
+                found.insert(terms.key().to_vec());
+            }
+        }
+    }
+    if found.is_empty() {
+        return Ok(Box::new(EmptyQuery));
+    }
+    let terms = found.into_iter().map(|bytes| {
+        let mut t = Term::from_field_json_path(field, path, true);
+        let value = ValueBytes::wrap(&bytes[key.len() - 1..]);
+        t.append_type_and_str(value.as_str().unwrap_or_default());
+        t
+    });
+    Ok(Box::new(TermSetQuery::new(terms)))
 }
 
 fn term_query(term: Term) -> Box<dyn Query> {

@@ -13,7 +13,7 @@ use koban_event::Event;
 
 use crate::partition::Partition;
 use crate::schema::event_from_stored;
-use crate::{query, Shared, StoreError, TenantId};
+use crate::{query, Condition, Shared, StoreError, TenantId};
 
 /// Largest `limit` a search may ask for: results are held in memory.
 pub const MAX_LIMIT: usize = 10_000;
@@ -32,8 +32,12 @@ pub struct SearchRequest {
     /// Words that must all occur in the original record (or, for records without
     /// one, in the field values); case-insensitive, punctuation splits words.
     pub text: Option<String>,
+    /// A boolean condition that must hold too (what a hunting query becomes).
+    pub condition: Option<Condition>,
     /// How many events to return (newest first); the total is counted regardless.
     pub limit: usize,
+    /// Return the oldest events first instead (timelines).
+    pub oldest_first: bool,
 }
 
 impl SearchRequest {
@@ -113,7 +117,10 @@ impl StoreSearcher {
     }
 
     /// The tenant's partitions that may hold events in the request's time range.
-    fn partitions(&self, req: &SearchRequest) -> Result<Vec<Arc<Partition>>, StoreError> {
+    pub(crate) fn partitions(
+        &self,
+        req: &SearchRequest,
+    ) -> Result<Vec<Arc<Partition>>, StoreError> {
         let tenant = TenantId::new(&req.tenant)?;
         Ok(self
             .shared
@@ -157,19 +164,27 @@ impl StoreSearcher {
         let parts = self.partitions(req)?;
         for (i, part) in parts.iter().enumerate() {
             let err = |e| StoreError::index(&part.key, e);
-            let q = query::build(req, &part.index, &part.fields)?;
             let searcher = part.reader.searcher();
+            let q = query::build(req, &searcher, &part.fields)?;
             if req.limit == 0 {
                 total += searcher.search(&q, &Count).map_err(err)? as u64;
                 continue;
             }
-            let newest =
-                TopDocs::with_limit(req.limit).order_by_fast_field::<i64>("time", Order::Desc);
-            let (count, docs) = searcher.search(&q, &(Count, newest)).map_err(err)?;
+            let order = if req.oldest_first {
+                Order::Asc
+            } else {
+                Order::Desc
+            };
+            let first = TopDocs::with_limit(req.limit).order_by_fast_field::<i64>("time", order);
+            let (count, docs) = searcher.search(&q, &(Count, first)).map_err(err)?;
             total += count as u64;
             top.extend(docs.into_iter().map(|(t, a)| (t.unwrap_or(i64::MIN), i, a)));
         }
-        top.sort_by_key(|t| std::cmp::Reverse(t.0));
+        if req.oldest_first {
+            top.sort_by_key(|t| t.0);
+        } else {
+            top.sort_by_key(|t| std::cmp::Reverse(t.0));
+        }
         top.truncate(req.limit);
         let mut hits = Vec::with_capacity(top.len());
         for (_, i, addr) in top {
@@ -226,9 +241,9 @@ fn count_partition(
         && req.text.is_none()
         && req.from_ms.is_none()
         && req.to_ms.is_none();
-    let query = query::build(req, &part.index, &part.fields)
-        .map_err(|e| tantivy::TantivyError::InvalidArgument(e.to_string()))?;
     let searcher = part.reader.searcher();
+    let query = query::build(req, &searcher, &part.fields)
+        .map_err(|e| tantivy::TantivyError::InvalidArgument(e.to_string()))?;
     let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
     let prefix = Term::from_field_json_path(part.fields.f, path, true);
     let prefix = prefix.serialized_value_bytes();
@@ -299,7 +314,7 @@ fn term_value(bytes: &[u8]) -> Option<String> {
     }
 }
 
-fn hit(part: &Partition, doc: &TantivyDocument) -> SearchHit {
+pub(crate) fn hit(part: &Partition, doc: &TantivyDocument) -> SearchHit {
     let f = &part.fields;
     let text = |field| {
         doc.get_first(field)

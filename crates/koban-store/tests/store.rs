@@ -479,3 +479,127 @@ fn searcher_sees_commits_from_another_thread() {
     store.commit(3).expect("commit");
     assert_eq!(reader.join().expect("thread"), 6);
 }
+
+#[test]
+fn conditions_nest_negate_and_match_networks_and_presence() {
+    use koban_store::Condition as C;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = EventStore::open(dir.path(), options()).expect("open");
+    write(&mut store, &records("acme", 1, 30, 1, 3));
+    store.commit(30).expect("commit");
+    let q = |c: C| {
+        let mut r = SearchRequest::new("acme");
+        r.condition = Some(c);
+        count(&store, &r)
+    };
+    let m = |f: &str, v: &str| C::Match {
+        field: f.into(),
+        value: v.into(),
+    };
+    assert_eq!(q(m("Computer", "host-1")), 10);
+    assert_eq!(q(C::Not(Box::new(m("Computer", "host-1")))), 20);
+    assert_eq!(
+        q(C::Any(vec![
+            m("Computer", "host-1"),
+            m("Computer", "host-2")
+        ])),
+        20
+    );
+    assert_eq!(
+        q(C::All(vec![
+            m("Computer", "host-*"),
+            C::Not(Box::new(m("Computer", "host-0")))
+        ])),
+        20
+    );
+    assert_eq!(q(C::All(vec![])), 30);
+    assert_eq!(q(C::Any(vec![])), 0);
+    // Open and closed range ends: 4611..=4618 of 4601..4630 (seq % 50 + 4600).
+    let range = |min, max| C::Range {
+        field: "EventID".into(),
+        min,
+        max,
+    };
+    assert_eq!(q(range(Some((4610.0, false)), Some((4619.0, false)))), 8);
+    assert_eq!(q(range(Some((4610.0, true)), Some((4619.0, true)))), 10);
+    assert_eq!(q(range(None, Some((4602.0, false)))), 1);
+    // Networks over the string values of a path.
+    let cidr = |net: &str| C::Cidr {
+        field: "source.ip".into(),
+        net: net.parse().expect("net"),
+    };
+    assert_eq!(q(cidr("10.0.0.0/8")), 30);
+    assert_eq!(q(cidr("10.1.2.0/30")), 30);
+    assert_eq!(q(cidr("10.1.2.4/30")), 0);
+    assert_eq!(q(cidr("::/0")), 0);
+    assert_eq!(q(cidr("192.168.0.0/16")), 0);
+    // Presence, whatever the type.
+    let exists = |f: &str| C::Exists { field: f.into() };
+    assert_eq!(q(exists("Duration")), 30);
+    assert_eq!(q(exists("eventid")), 30);
+    assert_eq!(q(exists("Computer")), 30);
+    assert_eq!(q(exists("NoSuchField")), 0);
+    assert_eq!(q(C::Text("run2".into())), 1);
+    // The store's own fields refuse what they cannot answer, by name.
+    let mut r = SearchRequest::new("acme");
+    r.condition = Some(C::Exists {
+        field: "@source".into(),
+    });
+    let e = store.search(&r).expect_err("refused").to_string();
+    assert!(e.contains("@source"), "{e}");
+}
+
+#[test]
+fn scans_histograms_and_oldest_first() {
+    use std::ops::ControlFlow;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = EventStore::open(dir.path(), options()).expect("open");
+    write(&mut store, &records("acme", 1, 30, 2, 3));
+    store.commit(30).expect("commit");
+    let searcher = store.searcher();
+    let mut req = SearchRequest::new("acme");
+    req.filters = vec![FieldFilter::eq("Computer", "host-1")];
+    let mut seen = HashSet::new();
+    let mut calls = Vec::new();
+    let n = searcher
+        .scan(&req, &mut |d, t| calls.push((d, t)), &mut |h| {
+            seen.insert((h.seq, h.sub));
+            ControlFlow::Continue(())
+        })
+        .expect("scan");
+    assert_eq!((n, seen.len()), (20, 20));
+    assert_eq!(
+        calls.last(),
+        Some(&(3, 3)),
+        "one call per partition: {calls:?}"
+    );
+    let mut first = 0;
+    let stopped = searcher
+        .scan(&req, &mut |_, _| {}, &mut |_| {
+            first += 1;
+            ControlFlow::Break(())
+        })
+        .expect("scan");
+    assert_eq!((stopped, first), (1, 1));
+    let buckets = searcher
+        .time_histogram(&req, DAY, &mut |_, _| {})
+        .expect("histogram");
+    assert_eq!(buckets.values().sum::<u64>(), 20);
+    assert!(buckets.keys().all(|b| b % DAY == 0));
+    assert!(searcher.time_histogram(&req, 0, &mut |_, _| {}).is_err());
+    req.limit = 5;
+    req.oldest_first = true;
+    let oldest: Vec<i64> = store
+        .search(&req)
+        .expect("search")
+        .hits
+        .iter()
+        .map(|h| h.time_ms)
+        .collect();
+    let mut sorted = oldest.clone();
+    sorted.sort();
+    assert_eq!(oldest, sorted);
+    req.oldest_first = false;
+    let newest = store.search(&req).expect("search").hits[0].time_ms;
+    assert!(newest > oldest[4]);
+}
