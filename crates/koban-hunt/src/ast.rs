@@ -56,9 +56,15 @@ pub enum Expr {
         span: Span,
     },
     /// `field=*`: the field is present.
-    Exists { field: String, span: Span },
+    Exists {
+        field: String,
+        span: Span,
+    },
     /// A bare or quoted word: must occur in the record's text.
-    Text { text: String, span: Span },
+    Text {
+        text: String,
+        span: Span,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
