@@ -25,6 +25,21 @@ pub struct Entities {
     pub domain: Option<String>,
 }
 
+/// The event fields that name an entity of `kind` (`host`, `user`, `src_ip`,
+/// `dst_ip`, `process`, `hash`, `domain`), in the order they are tried.
+pub fn fields_of(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "host" => HOST,
+        "user" => USER,
+        "src_ip" => SRC_IP,
+        "dst_ip" => DST_IP,
+        "process" => PROCESS,
+        "hash" => HASH,
+        "domain" => DOMAIN,
+        _ => return None,
+    })
+}
+
 const HOST: &[&str] = &[
     "Computer",
     "Hostname",

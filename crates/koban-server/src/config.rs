@@ -69,6 +69,17 @@ pub struct DetectionConfig {
     pub rules_poll_secs: u64,
 }
 
+impl DetectionConfig {
+    /// How alerts fold and group under this configuration.
+    pub fn grouping(&self) -> crate::alerts::Grouping {
+        crate::alerts::Grouping {
+            dedup_window_ms: self.dedup_window_ms,
+            incident_window_ms: self.incident_window_ms,
+            ..crate::alerts::Grouping::default()
+        }
+    }
+}
+
 impl Default for DetectionConfig {
     fn default() -> Self {
         DetectionConfig {

@@ -186,6 +186,86 @@ impl Guard {
         Ok(self.book()?.dashboard(t.as_deref())?)
     }
 
+    // ---- hunting -------------------------------------------------------------
+
+    /// A hunt, timeline or search over one tenant's stored events.
+    pub fn hunt(&self, tenant: &str, detail: &str) -> R<()> {
+        self.allow(Some(tenant), Action::Read, "events", detail)
+    }
+
+    /// A retro-hunt writes alerts: rule work, like tuning. Hands out the book the
+    /// run records into and the tenant policy it applies.
+    pub fn retro_hunt(&self, tenant: &str, detail: &str) -> R<(Arc<AlertBook>, Policy)> {
+        self.allow(Some(tenant), Action::Tune, "retro-hunt", detail)?;
+        let book = self.book.clone().ok_or_else(|| {
+            TriageError::Invalid("detection is off on this server: no alerts or incidents".into())
+        })?;
+        let policy = book.policy(now_ms())?;
+        Ok((book, policy))
+    }
+
+    /// A timeline's alerts: those of one tenant naming the entity.
+    pub fn entity_alerts(
+        &self,
+        tenant: &str,
+        kinds: &[&str],
+        value: &str,
+        range: (Option<i64>, Option<i64>),
+        limit: usize,
+    ) -> R<Vec<Value>> {
+        self.allow(Some(tenant), Action::Read, "timeline", value)?;
+        Ok(self
+            .book()?
+            .alerts_for_entity(tenant, kinds, value, range.0, range.1, limit)?)
+    }
+
+    /// Records a query the caller ran (their history; never fails the query).
+    pub fn log_query(&self, ran: crate::hunt::saved::Ran<'_>) {
+        if let Ok(book) = self.book() {
+            if let Err(e) = book.log_query(&crate::hunt::saved::Ran {
+                who: &self.who.user,
+                ..ran
+            }) {
+                tracing::warn!(error = %e, "query history not written");
+            }
+        }
+    }
+
+    pub fn query_history(&self, tenant: Option<String>, limit: usize) -> R<Vec<Value>> {
+        let t = self.narrow(tenant)?;
+        Ok(self
+            .book()?
+            .query_history(&self.who.user, t.as_deref(), limit)?)
+    }
+
+    pub fn save_search(&self, tenant: &str, name: &str, query: &str) -> R<i64> {
+        self.allow(Some(tenant), Action::Read, "saved search", name)?;
+        if name.trim().is_empty() || name.len() > 200 {
+            return Err(TriageError::Invalid(
+                "a saved search needs a name of 1 to 200 bytes".into(),
+            )
+            .into());
+        }
+        Ok(self
+            .book()?
+            .save_search(tenant, &self.who.user, name.trim(), query, now_ms())?)
+    }
+
+    pub fn saved_searches(&self, tenant: Option<String>) -> R<Vec<Value>> {
+        let t = self.narrow(tenant)?;
+        Ok(self.book()?.saved_searches(&self.who.user, t.as_deref())?)
+    }
+
+    pub fn delete_search(&self, id: i64) -> R<()> {
+        let book = self.book()?;
+        let tenant = book
+            .saved_search_tenant(&self.who.user, id)?
+            .ok_or(TriageError::NotFound("saved search", id))?;
+        self.allow(Some(&tenant), Action::Read, "saved search", "delete")?;
+        book.delete_search(&self.who.user, id)?;
+        Ok(())
+    }
+
     pub fn summary(&self, tenant: &str) -> R<Value> {
         self.allow(Some(tenant), Action::Read, "detection summary", "")?;
         Ok(self.book()?.detection_summary(tenant)?)

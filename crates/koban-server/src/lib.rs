@@ -21,6 +21,7 @@ pub mod framing;
 pub mod guard;
 pub mod http;
 mod https;
+pub mod hunt;
 pub mod identity;
 pub mod intake;
 pub mod metrics;

@@ -269,7 +269,8 @@ pub async fn start_full(
         )
         .with_max_inflight(config.max_inflight_requests)
         .with_search(search.clone())
-        .with_detection(alerts.clone(), rules.clone()));
+        .with_detection(alerts.clone(), rules.clone())
+        .with_grouping(config.detection.grouping()));
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(

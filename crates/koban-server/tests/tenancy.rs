@@ -208,6 +208,12 @@ fn body_for(p: &str) -> String {
         r#"{"name":"mallory","password":"a long enough password","role":"customer_admin","tenant":"globex"}"#.into()
     } else if p == "/api/v1/search" {
         r#"{"tenant":"globex","limit":10}"#.into()
+    } else if p == "/api/v1/hunt" {
+        r#"{"tenant":"globex","query":"gx-host | head 5"}"#.into()
+    } else if p == "/api/v1/retrohunt" {
+        r#"{"tenant":"globex"}"#.into()
+    } else if p == "/api/v1/searches" {
+        r#"{"tenant":"globex","name":"sweep","query":"EventID=1"}"#.into()
     } else {
         "{}".into()
     }
@@ -273,6 +279,17 @@ async fn no_customer_role_reaches_another_tenant_through_any_route_or_page() {
         ("GET", "/rules?tenant=globex".into(), None),
         ("GET", "/sources".into(), None),
         ("GET", "/admin".into(), None),
+        ("GET", "/hunt?tenant=globex".into(), None),
+        (
+            "GET",
+            "/timeline?tenant=globex&kind=host&value=gx-host".into(),
+            None,
+        ),
+        (
+            "POST",
+            "/hunt/save".into(),
+            Some("tenant=globex&name=sweep&query=EventID%3D1".into()),
+        ),
         (
             "POST",
             format!("/incidents/{}/state", w.incident),

@@ -91,11 +91,17 @@ fn condition_query(
     let sub = |c: &Condition| condition_query(c, searcher, fields, depth + 1);
     Ok(match c {
         Condition::All(cs) if cs.is_empty() => Box::new(AllQuery),
-        Condition::All(cs) => Box::new(BooleanQuery::new(
-            cs.iter()
-                .map(|c| Ok(occur_of(c, sub)?))
-                .collect::<Result<_, StoreError>>()?,
-        )),
+        Condition::All(cs) => {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = cs
+                .iter()
+                .map(|c| occur_of(c, sub))
+                .collect::<Result<_, StoreError>>()?;
+            // Only exclusions match nothing in tantivy: exclude them from everything.
+            if clauses.iter().all(|(o, _)| *o == Occur::MustNot) {
+                clauses.push((Occur::Must, Box::new(AllQuery)));
+            }
+            Box::new(BooleanQuery::new(clauses))
+        }
         Condition::Any(cs) if cs.is_empty() => Box::new(EmptyQuery),
         Condition::Any(cs) => Box::new(BooleanQuery::new(
             cs.iter()

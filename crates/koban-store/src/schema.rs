@@ -156,6 +156,17 @@ impl Fields {
             named.insert(field.name.to_string(), to_json(&field.value));
         }
         doc.add_field_value(self.f, &OwnedValue::Object(indexed));
+        let ls = &e.event.logsource;
+        if ls.product.is_some() || !ls.services.is_empty() || !ls.categories.is_empty() {
+            named.insert(
+                LOGSOURCE_KEY.to_owned(),
+                serde_json::json!({
+                    "product": ls.product.as_deref(),
+                    "services": ls.services.iter().map(|s| &**s).collect::<Vec<_>>(),
+                    "categories": ls.categories.iter().map(|s| &**s).collect::<Vec<_>>(),
+                }),
+            );
+        }
         let named = serde_json::Value::Object(named).to_string();
         match e.event.original.as_deref() {
             Some(original) => {
@@ -219,15 +230,38 @@ fn to_json(v: &Value) -> serde_json::Value {
 /// parse failure means a damaged index; the event then comes back without fields
 /// rather than failing the whole search.
 pub(crate) fn event_from_stored(fields_json: &str, time: i64, original: Option<&str>) -> Event {
+    let mut logsource = None;
     let fields = match serde_json::from_str::<serde_json::Value>(fields_json) {
-        Ok(serde_json::Value::Object(map)) => map
-            .into_iter()
-            .map(|(k, v)| (k, Value::from_json(v)))
-            .collect(),
+        Ok(serde_json::Value::Object(mut map)) => {
+            logsource = map.remove(LOGSOURCE_KEY);
+            map.into_iter()
+                .map(|(k, v)| (k, Value::from_json(v)))
+                .collect()
+        }
         _ => Vec::new(),
     };
     let mut event = Event::from_fields(fields);
     event.timestamp = Some(time);
     event.original = original.map(Into::into);
+    if let Some(ls) = logsource {
+        let list = |k: &str| -> Vec<Box<str>> {
+            ls[k]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(Into::into))
+                .collect()
+        };
+        event.logsource = koban_event::LogSource {
+            product: ls["product"].as_str().map(Into::into),
+            services: list("services"),
+            categories: list("categories"),
+        };
+    }
     event
 }
+
+/// Where the stored `fields` keep the event's Sigma log source (product, services,
+/// categories), so events read back — by a retro-hunt — route to the same rules as
+/// when they arrived. Data stored before it was kept comes back without one.
+const LOGSOURCE_KEY: &str = "@koban.logsource";

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use anyhow::Context;
-use koban_server::alerts::Grouping;
 use koban_server::state::State;
 use koban_server::{DetectStage, Extras, RuleSource, ServerConfig, StorePipeline};
 use koban_store::StoreOptions;
@@ -75,13 +74,9 @@ pub fn serve(sc: ServerConfig) -> anyhow::Result<()> {
             if d.rules_poll_secs > 0 {
                 src.watch(std::time::Duration::from_secs(d.rules_poll_secs));
             }
-            let grouping = Grouping {
-                dedup_window_ms: d.dedup_window_ms,
-                incident_window_ms: d.incident_window_ms,
-                ..Grouping::default()
-            };
-            let stage = DetectStage::open(&sc.data_dir.join("alerts.db"), src.clone(), grouping)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let stage =
+                DetectStage::open(&sc.data_dir.join("alerts.db"), src.clone(), d.grouping())
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "detection: {}",
                 src.summary.read().unwrap_or_else(|p| p.into_inner())

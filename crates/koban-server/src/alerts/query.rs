@@ -148,6 +148,47 @@ impl AlertBook {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Alerts of one tenant whose entities include `value` under one of `kinds`
+    /// (case-insensitive; a user also as `DOMAIN\value`), overlapping the time range,
+    /// oldest first: a timeline's alerts.
+    pub fn alerts_for_entity(
+        &self,
+        tenant: &str,
+        kinds: &[&str],
+        value: &str,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Value>, AlertsError> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts
+             WHERE tenant = ?1 AND last_event_ms >= ?3 AND first_event_ms < ?4
+               AND (lower(json_extract(entities, '$.' || ?2)) = lower(?5)
+                    OR (?2 = 'user' AND lower(json_extract(entities, '$.user')) LIKE '%\\' || lower(?5)))
+             ORDER BY first_event_ms, id LIMIT ?6"
+        ))?;
+        let mut out = Vec::new();
+        for kind in kinds {
+            let rows = st.query_map(
+                params![
+                    tenant,
+                    kind,
+                    from_ms.unwrap_or(i64::MIN),
+                    to_ms.unwrap_or(i64::MAX),
+                    value,
+                    limit as i64
+                ],
+                alert_json,
+            )?;
+            for r in rows {
+                out.push(r?);
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
     pub fn alert(&self, id: i64) -> Result<Option<Value>, AlertsError> {
         let conn = self.conn();
         let Some(mut a) = conn

@@ -59,6 +59,8 @@ pub struct RecordReport {
     pub new_alerts: u64,
     pub folded: u64,
     pub new_incidents: u64,
+    /// Retro-hunt detections of events an alert of the same rule already held.
+    pub already_alerted: u64,
 }
 
 /// `rule|source|kind=value|...`: what makes two detections the same alert. The source
@@ -112,24 +114,84 @@ impl AlertBook {
         g: &Grouping,
         now_ms: i64,
     ) -> Result<RecordReport, AlertsError> {
+        self.record_in(detected, Some((seq, windows)), false, g, now_ms)
+    }
+
+    /// Records detections of a retro-hunt: new alerts are marked retroactive, and a
+    /// detection of an event some alert of the same rule already holds is skipped
+    /// (nobody is told twice about one event). The detection position is untouched.
+    pub fn record_retro(
+        &self,
+        detected: &[Detected],
+        g: &Grouping,
+        now_ms: i64,
+    ) -> Result<RecordReport, AlertsError> {
+        self.record_in(detected, None, true, g, now_ms)
+    }
+
+    fn record_in(
+        &self,
+        detected: &[Detected],
+        position: Option<(u64, &str)>,
+        retro: bool,
+        g: &Grouping,
+        now_ms: i64,
+    ) -> Result<RecordReport, AlertsError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut report = RecordReport::default();
         let mut touched = BTreeSet::new();
         for d in detected {
             report.detections += 1;
-            record_one(&tx, d, g, now_ms, &mut report, &mut touched)?;
+            if retro && already_alerted(&tx, d)? {
+                report.already_alerted += 1;
+                continue;
+            }
+            record_one(&tx, d, g, now_ms, retro, &mut report, &mut touched)?;
         }
         for id in touched {
             refresh_incident(&tx, id, now_ms)?;
         }
-        tx.execute(
-            "UPDATE detection_position SET seq = ?1, windows = ?2 WHERE id = 1",
-            params![seq as i64, windows],
-        )?;
+        if let Some((seq, windows)) = position {
+            tx.execute(
+                "UPDATE detection_position SET seq = ?1, windows = ?2 WHERE id = 1",
+                params![seq as i64, windows],
+            )?;
+        }
         tx.commit()?;
         Ok(report)
     }
+}
+
+/// Whether an alert of this tenant and rule already holds the detection's newest
+/// event (its evidence rows, or an earlier retro-hunt's record of it).
+fn already_alerted(tx: &Transaction<'_>, d: &Detected) -> Result<bool, AlertsError> {
+    let Some(e) = d.found.evidence.last() else {
+        return Ok(false);
+    };
+    let held: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM alert_events ae JOIN alerts a ON a.id = ae.alert_id
+             WHERE ae.source = ?1 AND ae.seq = ?2 AND ae.sub = ?3
+               AND a.tenant = ?4 AND a.rule_key = ?5)",
+        )?
+        .query_row(
+            params![e.source, e.seq as i64, e.sub, d.tenant, d.found.rule.key],
+            |r| r.get(0),
+        )?;
+    if held {
+        return Ok(true);
+    }
+    let fresh = tx
+        .prepare_cached("INSERT OR IGNORE INTO retro_seen VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![
+            d.tenant,
+            d.found.rule.key,
+            e.source,
+            e.seq as i64,
+            e.sub
+        ])?;
+    Ok(fresh == 0)
 }
 
 fn record_one(
@@ -137,6 +199,7 @@ fn record_one(
     d: &Detected,
     g: &Grouping,
     now_ms: i64,
+    retro: bool,
     report: &mut RecordReport,
     touched: &mut BTreeSet<i64>,
 ) -> Result<(), AlertsError> {
@@ -187,8 +250,8 @@ fn record_one(
     tx.execute(
         "INSERT INTO alerts (tenant, rule_key, title, level, tactics, techniques, entities,
              dedup_key, why, correlation, source, first_event_ms, last_event_ms,
-             first_received_ms, created_ms, updated_ms, count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?14, 1)",
+             first_received_ms, created_ms, updated_ms, count, retro)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?14, 1, ?15)",
         params![
             d.tenant,
             f.rule.key,
@@ -203,7 +266,8 @@ fn record_one(
             source,
             t,
             received,
-            now_ms
+            now_ms,
+            retro
         ],
     )?;
     let alert = tx.last_insert_rowid();

@@ -184,6 +184,39 @@ const MIGRATIONS: &[&str] = &["
         FROM alerts, json_each(alerts.tactics) AS ta, json_each(alerts.techniques) AS te
         GROUP BY 1, 3;
     CREATE INDEX alerts_tenant_id ON alerts(tenant, id);
+", "
+    -- Hunting: which events a retro-hunt already reported per rule (so a second run
+    -- tells nobody twice), the evidence lookup that check needs, saved searches and
+    -- each user's query history. (IF NOT EXISTS: tests re-run earlier migrations.)
+    CREATE TABLE IF NOT EXISTS retro_seen (
+        tenant TEXT NOT NULL,
+        rule_key TEXT NOT NULL,
+        source TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        sub INTEGER NOT NULL,
+        PRIMARY KEY (tenant, rule_key, source, seq, sub)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS alert_events_event ON alert_events(source, seq, sub);
+    CREATE TABLE IF NOT EXISTS saved_searches (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        query TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        UNIQUE (tenant, owner, name)
+    );
+    CREATE TABLE IF NOT EXISTS query_history (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        who TEXT NOT NULL,
+        query TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        took_ms INTEGER NOT NULL,
+        matched INTEGER,
+        error TEXT
+    );
+    CREATE INDEX IF NOT EXISTS query_history_who ON query_history(who, id);
 "];
 
 /// Runs the migrations not yet applied. The pipeline and the HTTP side open the file

@@ -76,6 +76,7 @@ pub fn page(f: &Frame<'_>, body: &str) -> String {
         ("alerts", "/alerts"),
         ("incidents", "/incidents"),
         ("rules", "/rules"),
+        ("hunt", "/hunt"),
         ("sources", "/sources"),
     ];
     if matches!(f.who.role, Role::ProviderAdmin | Role::CustomerAdmin) {
@@ -165,6 +166,9 @@ td.scope span{display:block;overflow:hidden;text-overflow:ellipsis;white-space:n
 body.bare main{max-width:360px;margin:12vh auto}.login{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1.5rem;display:flex;flex-direction:column;gap:.8rem}
 .heat td{text-align:center;font-size:12px;min-width:2.2rem}.clock-bad{color:var(--high);font-weight:700}
 ol.log{padding-left:1.2rem}ol.log li{margin:.3rem 0}
+textarea.q{width:100%;font-family:ui-monospace,monospace;font-size:13px}.qerr{font-family:ui-monospace,monospace;white-space:pre;background:#fdecea;border:1px solid #f5c2bd;padding:.5rem .8rem;border-radius:4px;overflow-x:auto}
+progress{width:100%;height:6px}a.pivot{color:inherit;text-decoration:none;border-bottom:1px dotted var(--muted)}a.pivot:hover{background:#eef3fa}
+td.fields{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}.side{display:grid;grid-template-columns:3fr 1fr;gap:1rem}@media(max-width:1000px){.side{grid-template-columns:1fr}}
 "#;
 
 pub const JS: &str = r#"

@@ -8,6 +8,7 @@
 
 mod charts;
 mod html;
+mod hunting;
 pub mod i18n;
 mod pages;
 
@@ -46,6 +47,10 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/comment", post(incident_comment))
         .route("/rules", get(rules))
         .route("/rules/toggle", post(rule_toggle))
+        .route("/hunt", get(hunting::hunt_page))
+        .route("/hunt/save", post(hunting::save_search))
+        .route("/timeline", get(hunting::timeline_page))
+        .route("/console/hunt.js", get(hunting::hunt_js))
         .route("/sources", get(sources))
         .route("/sources/token", post(source_token))
         .route("/admin", get(admin))

@@ -16,6 +16,7 @@ mod cases;
 mod elastic;
 pub mod error;
 mod hec;
+mod hunt;
 mod ingest;
 mod ops;
 mod rules;
@@ -49,6 +50,8 @@ pub struct AppState {
     /// Alerts, incidents and cases, when detection runs (`/api/v1/alerts`, ...).
     pub alerts: Option<Arc<crate::alerts::AlertBook>>,
     pub rules: Option<Arc<crate::detection::RuleSource>>,
+    /// How retro-hunt alerts fold and group (the `[detection]` windows).
+    pub grouping: crate::alerts::Grouping,
 }
 
 /// Default for `server.max_inflight_requests`.
@@ -73,6 +76,7 @@ impl AppState {
             search: None,
             alerts: None,
             rules: None,
+            grouping: crate::alerts::Grouping::default(),
         }
     }
 
@@ -83,6 +87,11 @@ impl AppState {
     ) -> Self {
         self.alerts = alerts;
         self.rules = rules;
+        self
+    }
+
+    pub fn with_grouping(mut self, grouping: crate::alerts::Grouping) -> Self {
+        self.grouping = grouping;
         self
     }
 
@@ -112,6 +121,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(ops::routes())
         .merge(search::routes())
+        .merge(hunt::routes())
         .merge(cases::routes())
         .merge(rules::routes())
         .merge(crate::console::routes())

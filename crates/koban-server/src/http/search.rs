@@ -15,10 +15,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use koban_event::Value;
 use koban_store::{FieldFilter, SearchRequest, StoreError};
 use serde::Deserialize;
-use serde_json::{json, Map, Value as JsonValue};
+use serde_json::{json, Value as JsonValue};
 
 use super::error::{ApiError, Flavor};
 use super::AppState;
@@ -63,18 +62,7 @@ fn millis(v: &Option<JsonValue>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-fn value_json(v: &Value) -> JsonValue {
-    match v {
-        Value::Null => JsonValue::Null,
-        Value::Bool(b) => json!(b),
-        Value::Int(i) => json!(i),
-        Value::Float(f) => json!(f),
-        Value::Str(t) => json!(t.as_str()),
-        Value::List(items) => JsonValue::Array(items.iter().map(value_json).collect()),
-    }
-}
-
-fn store_error(e: StoreError) -> ApiError {
+pub(super) fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::InvalidTenant(_) => ApiError::bad_request(Flavor::Koban, "invalid tenant id"),
         StoreError::InvalidQuery(_) => {
@@ -145,24 +133,7 @@ async fn search(
                 .map(|(v, n)| json!({ "value": v, "count": n })).collect::<Vec<_>>() })
         }),
         None => searcher.search(&req).map(|r| {
-            let hits: Vec<JsonValue> = r
-                .hits
-                .iter()
-                .map(|h| {
-                    let fields: Map<String, JsonValue> = h
-                        .event
-                        .fields()
-                        .iter()
-                        .map(|f| (f.name.to_string(), value_json(&f.value)))
-                        .collect();
-                    json!({
-                        "time": koban_event::format_rfc3339(h.time_ms),
-                        "received": koban_event::format_rfc3339(h.received_ms),
-                        "source": h.source, "format": h.format, "parsed": h.parsed,
-                        "seq": h.seq, "sub": h.sub, "fields": fields, "original": h.original,
-                    })
-                })
-                .collect();
+            let hits: Vec<JsonValue> = r.hits.iter().map(crate::hunt::hit_json).collect();
             json!({ "total": r.total, "hits": hits })
         }),
     })
