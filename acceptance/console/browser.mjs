@@ -96,6 +96,20 @@ let incidentUrl;
     await page.goto(`${url}/${p}?tenant=${users.tenant}`);
     await shot(page, `analyst-${p}`);
   }
+  // Hunting: a query whose results stream in, a pivot on a value, a host's timeline.
+  await page.goto(`${url}/hunt?tenant=${users.tenant}&q=${encodeURIComponent('EventID=1 | top 5 Image')}`);
+  await page.waitForFunction(() => document.getElementById('hunt-summary').textContent.includes('matched'));
+  check(await page.locator('#hunt-results tbody tr').count() > 0, 'hunt: a top 5 over the stored events streams in');
+  await shot(page, 'analyst-hunt');
+  await page.locator('#hunt-results a.pivot').first().click();
+  await page.waitForFunction(() => document.getElementById('hunt-summary').textContent.includes('matched'));
+  check((await page.locator('textarea[name=q]').inputValue()).includes('Image='), 'hunt: clicking a value filters on it');
+  await page.goto(`${url}/hunt?tenant=${users.tenant}&q=${encodeURIComponent('EventID=4625 | stats count() by')}`);
+  await page.waitForFunction(() => !document.getElementById('hunt-error').hidden);
+  check((await page.locator('#hunt-error').textContent()).includes('^'), 'hunt: a syntax error points at its place');
+  await page.goto(`${url}/timeline?tenant=${users.tenant}&kind=host&value=mkt01.pandalab.com`);
+  check(await page.locator('table.nav tbody tr.alert').count() > 0, 'timeline: the host\'s alerts among its events');
+  await shot(page, 'analyst-timeline');
   // Keyboard: g i goes to the incidents.
   await page.goto(`${url}/dashboard`);
   await page.keyboard.press('g');
