@@ -76,6 +76,7 @@ pub mod ast;
 mod error;
 mod lexer;
 mod parser;
+mod stages;
 mod time;
 
 pub use ast::{Bound, Expr, Query, SortKey, Span, Stage, TimeBound};
