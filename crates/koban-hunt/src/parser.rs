@@ -43,14 +43,27 @@ pub fn parse(text: &str) -> Result<Query, QueryError> {
         depth: 0,
         last_end: 0,
     };
-    let (search, earliest, latest, piped) = p.search()?;
-    let stages = if piped { p.stages()? } else { Vec::new() };
+    let search = p.search()?;
+    let stages = if search.piped {
+        p.stages()?
+    } else {
+        Vec::new()
+    };
     Ok(Query {
-        search,
-        earliest,
-        latest,
+        search: search.expr,
+        earliest: search.earliest,
+        latest: search.latest,
         stages,
     })
+}
+
+/// The part before the first `|`.
+struct Search {
+    expr: Option<Expr>,
+    earliest: Option<TimeBound>,
+    latest: Option<TimeBound>,
+    /// A `|` ended it: stages follow.
+    piped: bool,
 }
 
 /// `earliest=` or `latest=` found among the top-level terms.
@@ -135,10 +148,7 @@ impl Parser<'_> {
     }
 
     /// The search part, its time bounds, and whether a `|` ended it.
-    #[allow(clippy::type_complexity)]
-    fn search(
-        &mut self,
-    ) -> Result<(Option<Expr>, Option<TimeBound>, Option<TimeBound>, bool), QueryError> {
+    fn search(&mut self) -> Result<Search, QueryError> {
         let (mut expr, times) = match self.peek()?.tok {
             Tok::Pipe | Tok::End => (None, Vec::new()),
             _ => self.or()?,
@@ -162,7 +172,12 @@ impl Parser<'_> {
             _ => return Err(QueryError::new(end.span.start, "expected a search term")),
         };
         let (earliest, latest) = time_range(times)?;
-        Ok((expr, earliest, latest, piped))
+        Ok(Search {
+            expr,
+            earliest,
+            latest,
+            piped,
+        })
     }
 
     fn or(&mut self) -> Result<(Option<Expr>, Vec<TimeSet>), QueryError> {
