@@ -27,7 +27,11 @@ fn check_span(text: &str, span: Span, what: &str) {
 fn check_expr(text: &str, e: &Expr) {
     match e {
         Expr::And(items) | Expr::Or(items) => {
-            assert!(items.len() >= 2, "a {}-item And/Or in {text:?}", items.len());
+            assert!(
+                items.len() >= 2,
+                "a {}-item And/Or in {text:?}",
+                items.len()
+            );
             items.iter().for_each(|i| check_expr(text, i));
         }
         Expr::Not(inner) => check_expr(text, inner),
@@ -70,18 +74,38 @@ fn check_query(text: &str, q: &Query) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let first = parse(text);
     match &first {
         Ok(q) => check_query(text, q),
         Err(e) => {
-            assert!(e.pos <= text.len(), "error at {} past the end of {text:?}: {e}", e.pos);
-            assert!(text.is_char_boundary(e.pos), "error at {} splits a character of {text:?}: {e}", e.pos);
-            assert!(!e.message.is_empty(), "an error without a message for {text:?}");
+            assert!(
+                e.pos <= text.len(),
+                "error at {} past the end of {text:?}: {e}",
+                e.pos
+            );
+            assert!(
+                text.is_char_boundary(e.pos),
+                "error at {} splits a character of {text:?}: {e}",
+                e.pos
+            );
+            assert!(
+                !e.message.is_empty(),
+                "an error without a message for {text:?}"
+            );
             let caret = e.caret(text);
-            assert!(caret.ends_with('^'), "a caret drawing without its caret: {caret:?}");
+            assert!(
+                caret.ends_with('^'),
+                "a caret drawing without its caret: {caret:?}"
+            );
             let _ = e.to_string();
         }
     }
-    assert_eq!(parse(text), first, "parsing {text:?} twice gave different answers");
+    assert_eq!(
+        parse(text),
+        first,
+        "parsing {text:?} twice gave different answers"
+    );
 });
