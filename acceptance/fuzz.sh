@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the Sigma rule loader, the condition parser, the log reader and the
-# one-record ingest parsers (parse_text, parse_json).
+# Fuzzes the Sigma rule loader, the condition parser, the log reader, the
+# one-record ingest parsers (parse_text, parse_json) and the hunting query parser.
 #
 #   acceptance/fuzz.sh DURATION_SECONDS
 #
@@ -27,7 +27,7 @@ DURATION=$1
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FUZZ="$ROOT/fuzz"
 CORPUS="$FUZZ/corpus"
-TARGETS=(rule_loader condition log_reader parse_text parse_json wal_segment syslog_framing)
+TARGETS=(rule_loader condition log_reader parse_text parse_json wal_segment syslog_framing hunt_query)
 ALL_TARGETS=("${TARGETS[@]}")
 # FUZZ_TARGETS="a b" runs only those (an issue's own targets).
 if [[ -n ${FUZZ_TARGETS:-} ]]; then read -r -a TARGETS <<<"$FUZZ_TARGETS"; fi
@@ -169,8 +169,27 @@ seed_records() {
     return 0
 }
 
+# hunt_query: queries as analysts type them, and a few broken ones.
+seed_hunt_queries() {
+    local dir=$CORPUS/hunt_query i=0 q
+    for q in \
+        'EventID=4625 AND (TargetUserName=adm* OR IpAddress=10.0.0.0/8) -Status=0x0 "failed" earliest=-24h | stats count() by IpAddress | sort -count | head 20' \
+        'user IN (alice, "bob smith", adm*) port>=1024 port<=0xFFFF | top 5 user' \
+        'Image=C:\Windows\System32\cmd.exe NOT CommandLine="*\"whoami\"*" | fields Image, CommandLine' \
+        'ip=fe80::/10 OR ip=2001:db8::1 earliest=2023-08-15 latest=2023-08-15T10:00:00Z | timechart span=5m count() by host' \
+        '`event data`:x ユーザー=太郎 "ログイン 失敗" | rare 3 @source' \
+        'port=1..1024 host.name=* -x!=y | stats count() as n' \
+        '(a OR (b AND NOT (c -d))) | head' \
+        'user= | stat count(' \
+        '"unclosed (a OR'; do
+        printf '%s' "$q" >"$dir/seed-$i"
+        i=$((i + 1))
+    done
+}
+
 seed_rules
 seed_conditions
+seed_hunt_queries
 seed_logs
 seed_records
 # The WAL target: a valid segment header (selector bit 0 adds it) and nothing else;

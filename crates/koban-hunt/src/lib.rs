@@ -44,13 +44,14 @@
 //!
 //! ## Values and escapes
 //!
-//! A value is kept as typed, and means what a Sigma value means: `*` and `?` are
-//! wildcards, `\*`, `\?` and `\\` the literal characters, and a backslash before
-//! anything else is itself, so `Image=C:\Windows\System32\cmd.exe` needs no doubling
-//! and `C:\Windows\\*` is everything in the folder. The query itself decodes only
-//! what decides where a value ends: `\"` inside quotes, and in a bare value a
-//! backslash before a space, `(`, `)`, `|`, `,` or `"`. Quoted values keep their
-//! wildcards too, but are never read as `*` (present), a range or a network.
+//! A value (and a text term) is kept as typed, and means what a Sigma value means:
+//! `*` and `?` are wildcards, `\*`, `\?` and `\\` the literal characters, and a
+//! backslash before anything else is itself, so `Image=C:\Windows\System32\cmd.exe`
+//! needs no doubling and `C:\Windows\\*` is everything in the folder. The query
+//! itself decodes only what decides where a value ends: `\"` inside quotes, and in a
+//! bare value a backslash before a space, `(`, `)`, `|`, `,` or `"`. Quoted values
+//! keep their wildcards too, but are never read as `*` (present), a range or a
+//! network.
 //! Parentheses opened inside a word belong to it: `CommandLine=*Invoke(x)*`.
 //! To search for a word that is a keyword or starts with `-`, quote it: `"-enc"`.
 //!
@@ -76,6 +77,7 @@ pub mod ast;
 mod error;
 mod lexer;
 mod parser;
+mod stages;
 mod time;
 
 pub use ast::{Bound, Expr, Query, SortKey, Span, Stage, TimeBound};
