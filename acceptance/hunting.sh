@@ -7,8 +7,8 @@
 #     its position), the store's conditions and scans, hunting in process;
 #  2. retro-hunt = hunt: the attack data replayed into `koban serve` (detecting live),
 #     then a retro-hunt of every enabled rule over the stored events; its detections per
-#     (file, rule) must equal `koban hunt` over the files, and no event may be alerted a
-#     second time;
+#     (file, rule) must equal `koban hunt` over the files; new alerts only where live
+#     detection found nothing, and a second retro-hunt alerts nothing;
 #  3. the benchmark: EVENTS events (the Mordor JSON and EVTX samples replicated with
 #     shifted times and hosts) in an embedded store, then latency of a needle search,
 #     `stats count() by` over everything, a 24-hour timeline of one host (target for the
@@ -60,14 +60,11 @@ rules_poll_secs = 0" start_koban "$W"
 python3 "$ROOT/acceptance/alerts/replay.py" "$HTTPS_URL" "$CERT" "$ADMIN_TOKEN" "$DATA" "$W/out" "${FILES[@]}"
 (cd "$DATA" && "$KOBAN" hunt --rules sigma/rules --format jsonl --output "$W/hunt.jsonl" "${FILES[@]}" 2>"$W/hunt.err")
 python3 "$ROOT/acceptance/alerts/wait.py" "$HTTPS_URL" "$CERT" "$ADMIN_TOKEN"
-set +e
-python3 "$ROOT/acceptance/hunting/retro_compare.py" "$HTTPS_URL" "$CERT" "$ADMIN_TOKEN" "$W/out" "$W/hunt.jsonl" | tee "$W/retro.txt"
-rc=${PIPESTATUS[0]}
-set -e
-check retro-hunt "$rc" "$(grep '^retro-hunt vs hunt' "$W/retro.txt")"
-new_alerts="$(jq -r .new_alerts "$W/out/retro-report.json" 2>/dev/null || echo '?')"
-[[ $new_alerts == 0 ]] && ok=0 || ok=1
-check never-twice "$ok" "events already alerted live: $(jq -r .already_alerted "$W/out/retro-report.json" 2>/dev/null) already alerted, $(jq -r .folded "$W/out/retro-report.json" 2>/dev/null) folded, $new_alerts new alerts (target 0)"
+python3 "$ROOT/acceptance/hunting/retro_compare.py" "$HTTPS_URL" "$CERT" "$ADMIN_TOKEN" "$W/out" "$W/hunt.jsonl" | tee "$W/retro.txt" || true
+grep -q '^retro-hunt vs hunt: identical' "$W/retro.txt" && ok=0 || ok=1
+check retro-hunt "$ok" "$(grep '^retro-hunt:' "$W/retro.txt"); $(grep '^retro-hunt vs hunt' "$W/retro.txt")"
+grep -q '^never twice: ok' "$W/retro.txt" && ok=0 || ok=1
+check never-twice "$ok" "$(grep '^never twice' "$W/retro.txt")"
 # A streamed hunt over the same data, through the API, as an analyst would run it.
 curl -sS --fail-with-body --cacert "$CERT" -H "Authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \
     -d '{"tenant":"replay","query":"EventID=4688 | top 5 NewProcessName"}' "$HTTPS_URL/api/v1/hunt" >"$W/hunt-api.ndjson"

@@ -163,25 +163,29 @@ impl AlertBook {
     }
 }
 
-/// Whether an alert of this tenant and rule already holds the detection's newest
-/// event (its evidence rows, or an earlier retro-hunt's record of it).
+/// Whether an alert of this tenant and rule already holds one of the detection's
+/// events (its evidence rows, or an earlier retro-hunt's record of it). For a
+/// correlation any of its signals counts: the live stage may have fired it at another
+/// of the same events.
 fn already_alerted(tx: &Transaction<'_>, d: &Detected) -> Result<bool, AlertsError> {
     let Some(e) = d.found.evidence.last() else {
         return Ok(false);
     };
-    let held: bool = tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM alert_events ae JOIN alerts a ON a.id = ae.alert_id
-             WHERE ae.source = ?1 AND ae.seq = ?2 AND ae.sub = ?3
-               AND a.tenant = ?4 AND a.rule_key = ?5)",
-        )?
-        .query_row(
-            params![e.source, e.seq as i64, e.sub, d.tenant, d.found.rule.key],
+    let mut held = tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM alert_events ae JOIN alerts a ON a.id = ae.alert_id
+         WHERE ae.source = ?1 AND ae.seq = ?2 AND ae.sub = ?3
+           AND a.tenant = ?4 AND a.rule_key = ?5)",
+    )?;
+    for ev in &d.found.evidence {
+        let found: bool = held.query_row(
+            params![ev.source, ev.seq as i64, ev.sub, d.tenant, d.found.rule.key],
             |r| r.get(0),
         )?;
-    if held {
-        return Ok(true);
+        if found {
+            return Ok(true);
+        }
     }
+    drop(held);
     let fresh = tx
         .prepare_cached("INSERT OR IGNORE INTO retro_seen VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![
@@ -216,22 +220,42 @@ fn record_one(
         .last()
         .map(|e| e.source.as_str())
         .unwrap_or_default();
-    tx.execute(
-        "INSERT INTO detection_counts VALUES (?1, ?2, ?3, 1)
-         ON CONFLICT (tenant, source, rule_key) DO UPDATE SET count = count + 1",
-        params![d.tenant, source, f.rule.key],
-    )?;
+    // The live stage's raw detections (what the hunt over the same files reports); a
+    // retro-hunt reports its own.
+    if !retro {
+        tx.execute(
+            "INSERT INTO detection_counts VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (tenant, source, rule_key) DO UPDATE SET count = count + 1",
+            params![d.tenant, source, f.rule.key],
+        )?;
+    }
     let key = dedup_key(&f.rule.key, source, &f.entities);
-    let existing: Option<(i64, i64, i64, Option<i64>, i64)> = tx
+    let existing: Option<(i64, i64, i64, Option<i64>, i64, bool)> = tx
         .query_row(
-            "SELECT id, first_event_ms, last_event_ms, incident_id, count FROM alerts
+            "SELECT id, first_event_ms, last_event_ms, incident_id, count, retro FROM alerts
              WHERE tenant = ?1 AND dedup_key = ?2 ORDER BY id DESC LIMIT 1",
             params![d.tenant, key],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()?;
-    if let Some((id, first, last, incident, count)) = existing {
+    if let Some((id, first, last, incident, count, was_retro)) = existing {
         if t >= first - g.dedup_window_ms && t <= last + g.dedup_window_ms {
+            // A live alert of the same rule on the same entities at that time already
+            // counted the live stage's detections: a retro-hunt re-finding one of its
+            // events (past the evidence kept) adds nothing.
+            if retro && !was_retro {
+                report.already_alerted += 1;
+                return Ok(());
+            }
             tx.execute(
                 "UPDATE alerts SET count = count + 1, first_event_ms = min(first_event_ms, ?2),
                  last_event_ms = max(last_event_ms, ?2), updated_ms = ?3 WHERE id = ?1",
