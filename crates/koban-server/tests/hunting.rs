@@ -195,6 +195,14 @@ fn pipelines_aggregate_sort_cut_and_project() {
     let counts: Vec<u64> = rows.iter().map(|r| r[2].as_u64().unwrap_or(0)).collect();
     assert!(counts.windows(2).all(|p| p[0] >= p[1]), "{counts:?}");
 
+    // An aggregation counts only what the search matched.
+    let (_, _, rows, m) = run(&w, "EventID=4625 | top 3 Computer").expect("top of a search");
+    assert_eq!(m, 15);
+    assert_eq!(
+        rows.iter().map(|r| r[1].as_u64().unwrap_or(0)).sum::<u64>(),
+        15,
+        "{rows:?}"
+    );
     let (_, cols, rows, _) = run(&w, "| top 2 TargetUserName").expect("top");
     assert_eq!(cols, ["TargetUserName", "count", "percent"]);
     assert_eq!(rows.len(), 2);

@@ -238,6 +238,7 @@ fn count_partition(
     counts: &mut HashMap<String, u64>,
 ) -> tantivy::Result<()> {
     let everything = req.filters.is_empty()
+        && req.condition.is_none()
         && req.text.is_none()
         && req.from_ms.is_none()
         && req.to_ms.is_none();

@@ -93,7 +93,7 @@ pub(super) async fn hunt_page(
         esc(&chosen),
         esc(q.q.as_deref().unwrap_or_default()),
         t(v.lang, "save_as"),
-        t(v.lang, "run"),
+        t(v.lang, "save"),
     );
     for s in &saved {
         let _ = write!(

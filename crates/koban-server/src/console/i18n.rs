@@ -160,6 +160,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("query", "Query", "クエリ"),
     ("run", "Run", "実行"),
     ("save_as", "Save as", "名前を付けて保存"),
+    ("save", "Save", "保存"),
     ("saved_searches", "Saved searches", "保存した検索"),
     ("history", "History", "履歴"),
     ("from", "From", "開始"),
