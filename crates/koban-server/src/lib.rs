@@ -39,7 +39,7 @@ pub use intake::{Intake, IntakeError};
 pub use koban_wal::{Record, RecordKind, WalRecord};
 pub use pipeline::{CountingPipeline, Pipeline, PipelineError};
 pub use server::{
-    run_until_signal, start, start_full, start_with_search, BoundAddrs, Extras, RunningServer,
-    ServerError,
+    run_until_signal, shutdown_signal, start, start_full, start_with_search, BoundAddrs, Extras,
+    RunningServer, ServerError,
 };
 pub use store_pipeline::StorePipeline;

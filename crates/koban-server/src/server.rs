@@ -336,29 +336,30 @@ impl RunningServer {
 }
 
 /// Runs until ctrl-c or SIGTERM, then shuts down cleanly.
-pub async fn run_until_signal(server: RunningServer) -> Result<(), ServerError> {
-    wait_for_signal().await;
+/// Runs until SIGTERM or ctrl-c (`signal` from [`shutdown_signal`], installed before
+/// the server announced itself), then shuts down gracefully.
+pub async fn run_until_signal(
+    server: RunningServer,
+    signal: impl std::future::Future<Output = ()>,
+) -> Result<(), ServerError> {
+    signal.await;
     server.shutdown().await.map(|_| ())
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM handler now — a signal sent the moment the server says it
+/// is listening must already find it — and returns the wait for it (or ctrl-c).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -89,6 +89,7 @@ pub fn serve(sc: ServerConfig) -> anyhow::Result<()> {
             rules,
         };
         let server = koban_server::start_full(sc, Box::new(pipeline), extras).await?;
+        let stop = koban_server::shutdown_signal();
         if let Some(pw) = &server.first_admin_password {
             // Shown once, on stdout only; only its argon2 hash is kept.
             println!("first start: admin user `admin`, one-time password: {pw}");
@@ -102,7 +103,7 @@ pub fn serve(sc: ServerConfig) -> anyhow::Result<()> {
             show(a.syslog_tcp),
             show(a.syslog_tls)
         );
-        koban_server::run_until_signal(server).await?;
+        koban_server::run_until_signal(server, stop).await?;
         Ok::<_, anyhow::Error>(())
     })
 }
