@@ -156,7 +156,6 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("more", "More", "さらに表示"),
     ("assignee", "Assignee", "担当者"),
     ("hunt", "Hunt", "ハンティング"),
-    ("timeline", "Timeline", "タイムライン"),
     ("query", "Query", "クエリ"),
     ("run", "Run", "実行"),
     ("save_as", "Save as", "名前を付けて保存"),
