@@ -17,6 +17,30 @@ use crate::guard::GuardError;
 use crate::http::AppState;
 use crate::hunt::timeline;
 
+/// The tenant a page is about: the one asked for, else the customer's own, else the
+/// first the viewer may see.
+fn chosen_tenant(asked: Option<&str>, v: &Viewer, tenants: &[String]) -> String {
+    asked
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .or_else(|| v.who.tenant.clone())
+        .or_else(|| tenants.first().cloned())
+        .unwrap_or_default()
+}
+
+fn tenant_options(tenants: &[String], chosen: &str) -> String {
+    tenants
+        .iter()
+        .map(|n| {
+            format!(
+                "<option{}>{}</option>",
+                if n == chosen { " selected" } else { "" },
+                esc(n)
+            )
+        })
+        .collect()
+}
+
 #[derive(Deserialize, Default)]
 pub(super) struct HuntQuery {
     q: Option<String>,
@@ -44,13 +68,7 @@ pub(super) async fn hunt_page(
         Err(e) => return v.failure(e),
     };
     let tenants = tenants_in_scope(&st, &v.who);
-    let chosen = q
-        .tenant
-        .clone()
-        .filter(|t| !t.is_empty())
-        .or_else(|| v.who.tenant.clone())
-        .or_else(|| tenants.first().cloned())
-        .unwrap_or_default();
+    let chosen = chosen_tenant(q.tenant.as_deref(), &v, &tenants);
     let mut b = String::new();
     let _ = write!(
         b,
@@ -68,14 +86,7 @@ pub(super) async fn hunt_page(
         qtext = esc(q.q.as_deref().unwrap_or_default()),
         help = esc(t(v.lang, "hunt_help")),
         tenant_l = t(v.lang, "tenant"),
-        options = tenants
-            .iter()
-            .map(|n| format!(
-                "<option{}>{}</option>",
-                if *n == chosen { " selected" } else { "" },
-                esc(n)
-            ))
-            .collect::<String>(),
+        options = tenant_options(&tenants, &chosen),
         from_l = t(v.lang, "from"),
         from = esc(q.from.as_deref().unwrap_or_default()),
         until_l = t(v.lang, "until"),
@@ -174,13 +185,7 @@ pub(super) async fn timeline_page(
     Query(q): Query<TimelineQuery>,
 ) -> Response {
     let tenants = tenants_in_scope(&st, &v.who);
-    let tenant = q
-        .tenant
-        .clone()
-        .filter(|t| !t.is_empty())
-        .or_else(|| v.who.tenant.clone())
-        .or_else(|| tenants.first().cloned())
-        .unwrap_or_default();
+    let tenant = chosen_tenant(q.tenant.as_deref(), &v, &tenants);
     let kind = q.kind.clone().unwrap_or_else(|| "host".into());
     let value = q.value.clone().unwrap_or_default();
     let (from_ms, to_ms) = (millis(&q.from), millis(&q.to));
@@ -193,14 +198,7 @@ pub(super) async fn timeline_page(
 <label>{}<input name=\"from\" value=\"{}\"></label><label>{}<input name=\"to\" value=\"{}\"></label>\
 <button>{}</button></form>",
         t(v.lang, "tenant"),
-        tenants
-            .iter()
-            .map(|n| format!(
-                "<option{}>{}</option>",
-                if *n == tenant { " selected" } else { "" },
-                esc(n)
-            ))
-            .collect::<String>(),
+        tenant_options(&tenants, &tenant),
         t(v.lang, "kind"),
         timeline::KINDS
             .iter()
