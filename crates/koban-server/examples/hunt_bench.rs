@@ -165,7 +165,7 @@ fn load(
     needle: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let mut batch: Vec<(u64, i64, Event)> = Vec::with_capacity(10_000);
+    let mut batch: Vec<(u64, i64, std::sync::Arc<Event>)> = Vec::with_capacity(10_000);
     let mut seq = have;
     while seq < want {
         let r = seq / base.len() as u64;
@@ -187,7 +187,7 @@ fn load(
         } else {
             event
         };
-        batch.push((seq, T0 + r as i64 * DAY + 1, event));
+        batch.push((seq, T0 + r as i64 * DAY + 1, std::sync::Arc::new(event)));
         if batch.len() == batch.capacity() || seq == want {
             let stored: Vec<StoredEvent<'_>> = batch
                 .iter()

@@ -39,11 +39,27 @@ pub struct StorePipeline {
     detect: Option<DetectStage>,
 }
 
-/// One parsed event with the record it came from.
+/// One parsed event with the record it came from. The event is shared by the store's
+/// document (indexed on tantivy's threads) and the detection stage: parsed once, never
+/// copied.
 struct Made {
     seq: u64,
     sub: u32,
-    parsed: Parsed,
+    format: &'static str,
+    parsed: bool,
+    event: Arc<Event>,
+}
+
+impl Made {
+    fn new(seq: u64, sub: u32, p: Parsed) -> Made {
+        Made {
+            seq,
+            sub,
+            format: p.format,
+            parsed: p.parsed,
+            event: Arc::new(p.event),
+        }
+    }
 }
 
 impl StorePipeline {
@@ -87,13 +103,7 @@ impl StorePipeline {
     fn events_of(&self, r: &WalRecord, out: &mut Vec<Made>) {
         let hint = SourceHint::default();
         let rec = &r.record;
-        let one = |parsed: Parsed, out: &mut Vec<Made>| {
-            out.push(Made {
-                seq: r.seq,
-                sub: 0,
-                parsed,
-            })
-        };
+        let one = |parsed: Parsed, out: &mut Vec<Made>| out.push(Made::new(r.seq, 0, parsed));
         match rec.kind {
             RecordKind::Evtx => {
                 let name = PathBuf::from(format!("{}.evtx", rec.source));
@@ -103,15 +113,15 @@ impl StorePipeline {
                     &name,
                     rec.payload.clone(),
                     &mut |record| {
-                        out.push(Made {
-                            seq: r.seq,
+                        out.push(Made::new(
+                            r.seq,
                             sub,
-                            parsed: Parsed {
+                            Parsed {
                                 event: record.event,
                                 format: "evtx",
                                 parsed: true,
                             },
-                        });
+                        ));
                         sub += 1;
                     },
                     &mut |e| problems.push(e.to_string()),
@@ -120,11 +130,7 @@ impl StorePipeline {
                     // A broken record inside an upload is kept as a raw event naming
                     // the problem: never silently dropped.
                     tracing::warn!(seq = r.seq, problem = %p, "evtx upload: record not readable");
-                    out.push(Made {
-                        seq: r.seq,
-                        sub,
-                        parsed: raw_event(&p),
-                    });
+                    out.push(Made::new(r.seq, sub, raw_event(&p)));
                     sub += 1;
                 }
             }
@@ -272,9 +278,9 @@ impl Pipeline for StorePipeline {
                     seq: m.seq,
                     sub: m.sub,
                     received_ms: r.record.received_ms,
-                    format: m.parsed.format,
-                    parsed: m.parsed.parsed,
-                    event: &m.parsed.event,
+                    format: m.format,
+                    parsed: m.parsed,
+                    event: &m.event,
                 });
             }
         }
@@ -290,7 +296,7 @@ impl Pipeline for StorePipeline {
                         sub: m.sub,
                         received_ms: r.record.received_ms,
                     };
-                    d.detect(&r.record.tenant, &m.parsed.event, m.seq, &at);
+                    d.detect(&r.record.tenant, &m.event, m.seq, &at);
                 }
             }
         }
@@ -300,7 +306,7 @@ impl Pipeline for StorePipeline {
         if let Some(intake) = &self.intake {
             for (r, range) in &owners {
                 let events = &made[range.clone()];
-                let parsed = events.iter().filter(|m| m.parsed.parsed).count() as u64;
+                let parsed = events.iter().filter(|m| m.parsed).count() as u64;
                 let n = events.len() as u64;
                 intake.metrics.add(&r.record.tenant, &r.record.source, |c| {
                     c.parsed += parsed;

@@ -16,7 +16,7 @@ const T0: i64 = 1_772_323_200_000;
 
 /// 60 events over 6 hours: 3 hosts, logons (4624) and failures (4625) from two
 /// networks, one `whoami` process on ws2.
-fn events() -> Vec<Event> {
+fn events() -> Vec<std::sync::Arc<Event>> {
     let mut out = Vec::new();
     for i in 0..60i64 {
         let host = format!("WS{}", i % 3);
@@ -69,7 +69,7 @@ fn events() -> Vec<Event> {
         }
         e.timestamp = Some(T0 + i * 6 * 60_000);
         e.original = Some(format!("event {i} on {host}").into());
-        out.push(e);
+        out.push(std::sync::Arc::new(e));
     }
     out
 }

@@ -8,6 +8,7 @@
 //! host over everything and a 24 h timeline of one host. One event per WAL record.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use koban_event::{Event, Value};
@@ -58,6 +59,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         data.display(),
         vm("VmRSS:")
     );
+
+    // The store shares each event with its caller (the pipeline's detection stage).
+    let events: Vec<Arc<Event>> = events.into_iter().map(Arc::new).collect();
 
     let dir = tempdir()?;
     let opts = StoreOptions {

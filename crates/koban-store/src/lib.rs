@@ -16,6 +16,7 @@
 //! [`StoreSearcher`], cheap to clone and `Send + Sync`, from any thread.
 
 mod condition;
+mod document;
 mod durable;
 mod error;
 mod partition;
@@ -40,6 +41,7 @@ pub use scan::Progress;
 pub use search::{FieldFilter, SearchHit, SearchRequest, SearchResult, StoreSearcher};
 pub use tenant::TenantId;
 
+use document::EventDoc;
 use partition::Partition;
 use schema::Fields;
 use tenant::{Day, PartitionKey};
@@ -94,7 +96,9 @@ pub struct StoredEvent<'a> {
     /// The parser that produced the event, `raw` when none did.
     pub format: &'a str,
     pub parsed: bool,
-    pub event: &'a Event,
+    /// Shared, not copied: the store's document reads the event in place on tantivy's
+    /// indexing threads while the caller (detection) still uses it.
+    pub event: &'a Arc<Event>,
 }
 
 /// What a write did.
@@ -129,6 +133,11 @@ impl Shared {
 pub struct EventStore {
     shared: Arc<Shared>,
     options: StoreOptions,
+    /// `options.text_only_fields`, lower-cased, shared by every document.
+    text_only: Arc<[String]>,
+    /// Source and format names already seen, shared by the documents instead of one
+    /// copy each.
+    names: Names,
     writers: Writers,
     applied_seq: u64,
     /// The last (seq, sub) accepted in this process, to enforce WAL order.
@@ -145,17 +154,20 @@ impl EventStore {
             let part = Partition::open_or_create(dir, key.clone())?;
             partitions.insert(key, Arc::new(part));
         }
+        let text_only: Vec<String> = options
+            .text_only_fields
+            .iter()
+            .map(|f| f.to_lowercase())
+            .collect();
         Ok(EventStore {
             shared: Arc::new(Shared {
                 root: dir.to_path_buf(),
                 partitions: RwLock::new(partitions),
             }),
+            text_only: text_only.clone().into(),
+            names: Names::default(),
             options: StoreOptions {
-                text_only_fields: options
-                    .text_only_fields
-                    .iter()
-                    .map(|f| f.to_lowercase())
-                    .collect(),
+                text_only_fields: text_only,
                 ..options
             },
             writers: Writers::default(),
@@ -207,7 +219,13 @@ impl EventStore {
                 report.skipped += 1;
                 continue;
             }
-            let doc = w.part.fields.document(e, &self.options.text_only_fields);
+            let doc = EventDoc::new(
+                w.part.fields,
+                e,
+                self.names.get(e.source),
+                self.names.get(e.format),
+                self.text_only.clone(),
+            );
             w.add(doc, e.seq, e.sub, Fields::event_time(e), clock)?;
             report.written += 1;
         }
@@ -274,6 +292,26 @@ impl EventStore {
     ) -> Result<RetentionReport, StoreError> {
         let tenant = TenantId::new(tenant)?;
         retention::apply(&self.shared, &mut self.writers, &tenant, keep_days, now_ms)
+    }
+}
+
+/// A few interned names (sources, formats): a document holds an `Arc<str>` instead
+/// of its own copy. Bounded: past `MAX` distinct names, new ones are not kept.
+#[derive(Default)]
+struct Names(Vec<Arc<str>>);
+
+impl Names {
+    const MAX: usize = 256;
+
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.iter().find(|n| &***n == name) {
+            return n.clone();
+        }
+        let n: Arc<str> = name.into();
+        if self.0.len() < Names::MAX {
+            self.0.push(n.clone());
+        }
+        n
     }
 }
 

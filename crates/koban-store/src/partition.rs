@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use tantivy::directory::MmapDirectory;
-use tantivy::{Index, IndexReader, ReloadPolicy};
+use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
 
-use crate::schema::{build_schema, register_tokenizers, Fields};
+use crate::schema::{build_schema, register_tokenizers, schema_v1, Fields};
 use crate::tenant::{Day, PartitionKey, TenantId};
 use crate::StoreError;
 
@@ -117,7 +117,22 @@ impl Partition {
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let err = |e| StoreError::index(&key, e);
         let mmap = MmapDirectory::open(&dir).map_err(|e| err(e.into()))?;
-        let index = Index::open_or_create(mmap, build_schema()).map_err(err)?;
+        // An existing partition keeps the schema it was made with, if it is one of ours
+        // (see the versions in schema.rs); a new one gets the current schema.
+        let exists = Index::exists(&mmap).map_err(|e| err(e.into()))?;
+        let index = if exists {
+            let index = Index::open(mmap).map_err(err)?;
+            let schema = index.schema();
+            if schema != build_schema() && schema != schema_v1() {
+                return Err(StoreError::Corrupt {
+                    path: dir.clone(),
+                    message: "the index has a schema this version does not know".into(),
+                });
+            }
+            index
+        } else {
+            Index::create(mmap, build_schema(), IndexSettings::default()).map_err(err)?
+        };
         register_tokenizers(&index);
         let fields = Fields::resolve(&index.schema()).map_err(err)?;
         // Reloaded by the writer right after each commit: searches see new events as
@@ -200,4 +215,116 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use koban_event::{Event, Value};
+
+    use super::*;
+    use crate::{EventStore, FieldFilter, SearchRequest, StoreOptions, StoredEvent};
+
+    const DAY: i64 = 86_400_000;
+    /// 2024-03-01T00:00:00Z
+    const T0: i64 = 1_709_251_200_000;
+
+    /// A data dir from before `time` and `seq` became columns still opens, takes new
+    /// events in its old layout, and answers every query as a new partition does.
+    #[test]
+    fn partitions_of_schema_v1_open_and_answer_as_before() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("acme/2024-03-01");
+        std::fs::create_dir_all(&old).expect("mkdir");
+        let mmap = MmapDirectory::open(&old).expect("dir");
+        Index::create(mmap, schema_v1(), IndexSettings::default()).expect("v1 index");
+
+        let opts = StoreOptions {
+            writer_memory_bytes: 20 << 20,
+            writer_threads: 1,
+            ..StoreOptions::default()
+        };
+        let mut store = EventStore::open(dir.path(), opts.clone()).expect("open");
+        let events: Vec<Arc<Event>> = (0..6)
+            .map(|i| {
+                let mut e = Event::from_fields(vec![("host".into(), Value::from("h1"))]);
+                e.timestamp = Some(T0 + i * 1000);
+                Arc::new(e)
+            })
+            .collect();
+        // seq 1-3 received on the v1 partition's day, 4-6 on the next day (a new one).
+        let batch: Vec<StoredEvent<'_>> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| StoredEvent {
+                tenant: "acme",
+                source: "test",
+                seq: i as u64 + 1,
+                sub: 0,
+                received_ms: T0 + if i < 3 { 0 } else { DAY },
+                format: "syslog",
+                parsed: true,
+                event: e,
+            })
+            .collect();
+        store.write(&batch).expect("write");
+        store.commit(6).expect("commit");
+        drop(store);
+
+        let store = EventStore::open(dir.path(), opts).expect("reopen");
+        let schema_of = |day: &str| {
+            let mmap = MmapDirectory::open(dir.path().join("acme").join(day)).expect("dir");
+            Index::open(mmap).expect("index").schema()
+        };
+        assert!(schema_of("2024-03-01") == schema_v1());
+        assert!(schema_of("2024-03-02") == build_schema());
+        let count = |f: &dyn Fn(&mut SearchRequest)| {
+            let mut r = SearchRequest::new("acme");
+            f(&mut r);
+            store.search(&r).expect("search").total
+        };
+        assert_eq!(count(&|_| {}), 6);
+        for seq in 1..=6 {
+            let s = seq.to_string();
+            assert_eq!(
+                count(&|r| r.filters.push(FieldFilter::eq("@seq", &s))),
+                1,
+                "@seq {seq}"
+            );
+        }
+        // [T0 + 2 s, T0 + 5 s): seq 3 (v1) and 4, 5 (current).
+        assert_eq!(
+            count(&|r| {
+                r.from_ms = Some(T0 + 2000);
+                r.to_ms = Some(T0 + 5000);
+            }),
+            3
+        );
+        let hits = store
+            .search(&SearchRequest::new("acme"))
+            .expect("search")
+            .hits;
+        let times: Vec<i64> = hits.iter().map(|h| h.time_ms).collect();
+        assert_eq!(
+            times,
+            (0..6).rev().map(|i| T0 + i * 1000).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_foreign_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let part = dir.path().join("acme/2024-03-01");
+        std::fs::create_dir_all(&part).expect("mkdir");
+        let mut b = tantivy::schema::Schema::builder();
+        b.add_text_field("title", tantivy::schema::TEXT);
+        let mmap = MmapDirectory::open(&part).expect("dir");
+        Index::create(mmap, b.build(), IndexSettings::default()).expect("index");
+        match EventStore::open(dir.path(), StoreOptions::default()) {
+            Err(StoreError::Corrupt { message, .. }) => assert!(message.contains("schema")),
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("a foreign index was opened"),
+        }
+    }
 }

@@ -293,7 +293,15 @@ fn filter_query(filter: &FieldFilter, fields: &Fields) -> Result<Box<dyn Query>,
             "@seq" => value
                 .trim()
                 .parse()
-                .map(|seq| term_query(Term::from_field_u64(fields.seq, seq)))
+                .map(|seq| {
+                    // A range of one: the column where `seq` is fast, the term
+                    // dictionary in partitions of schema v1 (see schema.rs).
+                    let t = Term::from_field_u64(fields.seq, seq);
+                    Box::new(RangeQuery::new(
+                        Bound::Included(t.clone()),
+                        Bound::Included(t),
+                    )) as Box<dyn Query>
+                })
                 .map_err(|_| StoreError::InvalidQuery(format!("@seq is a number, not {value:?}"))),
             name if name.starts_with('@') => Err(StoreError::InvalidQuery(format!(
                 "unknown store field {field:?}"

@@ -8,7 +8,9 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tantivy::{IndexWriter, TantivyDocument};
+use tantivy::IndexWriter;
+
+use crate::document::EventDoc;
 
 use crate::partition::{Coverage, Partition};
 use crate::tenant::PartitionKey;
@@ -16,7 +18,7 @@ use crate::{StoreError, StoreOptions};
 
 pub(crate) struct OpenWriter {
     pub part: Arc<Partition>,
-    writer: IndexWriter<TantivyDocument>,
+    writer: IndexWriter<EventDoc>,
     /// What was added since the last commit.
     pending: Coverage,
     dirty: bool,
@@ -44,7 +46,7 @@ impl OpenWriter {
 
     pub(crate) fn add(
         &mut self,
-        doc: TantivyDocument,
+        doc: EventDoc,
         seq: u64,
         sub: u32,
         time: i64,

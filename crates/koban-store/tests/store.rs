@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use koban_event::{Event, Value};
 use koban_store::{EventStore, FieldFilter, SearchRequest, StoreError, StoreOptions, StoredEvent};
@@ -44,7 +45,7 @@ struct Rec {
     seq: u64,
     sub: u32,
     received_ms: i64,
-    event: Event,
+    event: Arc<Event>,
 }
 
 impl Rec {
@@ -80,12 +81,12 @@ fn records(t: &'static str, first: u64, n: u64, subs: u32, days: i64) -> Vec<Rec
                 seq,
                 sub,
                 received_ms: T0 + day * DAY + 5,
-                event: event(
+                event: Arc::new(event(
                     &format!("HOST-{}", seq % 3),
                     4600 + (seq % 50) as i64,
                     &format!("cmd.exe /c run{seq}"),
                     time,
-                ),
+                )),
             });
         }
     }
@@ -311,7 +312,7 @@ fn bad_tenant_ids_are_rejected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = EventStore::open(dir.path(), options()).expect("open");
     for bad in ["../etc", "", "Acme", "a/b", ".x"] {
-        let e = event("h", 1, "c", T0);
+        let e = Arc::new(event("h", 1, "c", T0));
         let rec = StoredEvent {
             tenant: bad,
             source: "test",
@@ -602,4 +603,118 @@ fn scans_histograms_and_oldest_first() {
     req.oldest_first = false;
     let newest = store.search(&req).expect("search").hits[0].time_ms;
     assert!(newest > oldest[4]);
+}
+
+/// Every kind of value reaches the index as before the document was read in place:
+/// lists by element, booleans, nulls left out, non-finite floats as text, and an event
+/// without an original (EVTX) found by the words of its string values.
+#[test]
+fn every_value_kind_is_indexed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = EventStore::open(dir.path(), options()).expect("open");
+    let mut e = Event::from_fields(vec![
+        (
+            "Tags".into(),
+            Value::List(vec![Value::from("Alpha"), Value::Null, Value::Int(7)]),
+        ),
+        ("Elevated".into(), Value::Bool(true)),
+        ("Nothing".into(), Value::Null),
+        ("Ratio".into(), Value::Float(f64::NAN)),
+        ("Image".into(), Value::from("C:\\Windows\\evil.exe")),
+        ("Message".into(), Value::from("prose words here")),
+    ]);
+    e.timestamp = Some(T0);
+    let e = Arc::new(e);
+    let rec = StoredEvent {
+        tenant: "acme",
+        source: "evtx-upload",
+        seq: 1,
+        sub: 0,
+        received_ms: T0,
+        format: "evtx",
+        parsed: true,
+        event: &e,
+    };
+    store.write(&[rec]).expect("write");
+    store.commit(1).expect("commit");
+    let q = |filters: Vec<FieldFilter>, text: Option<&str>| {
+        let mut r = SearchRequest::new("acme");
+        r.filters = filters;
+        r.text = text.map(Into::into);
+        count(&store, &r)
+    };
+    assert_eq!(q(vec![FieldFilter::eq("tags", "alpha")], None), 1);
+    assert_eq!(q(vec![FieldFilter::eq("tags", "7")], None), 1);
+    assert_eq!(
+        q(vec![FieldFilter::range("tags", Some(6.0), Some(8.0))], None),
+        1
+    );
+    assert_eq!(q(vec![FieldFilter::eq("elevated", "true")], None), 1);
+    assert_eq!(q(vec![FieldFilter::eq("ratio", "nan")], None), 1);
+    assert_eq!(q(vec![FieldFilter::eq("image", "*\\evil.exe")], None), 1);
+    assert_eq!(q(vec![FieldFilter::eq("@source", "evtx-upload")], None), 1);
+    // No original: the string values are the free text, text-only fields included.
+    assert_eq!(q(vec![], Some("evil")), 1);
+    assert_eq!(q(vec![], Some("prose")), 1);
+    assert_eq!(
+        q(vec![FieldFilter::eq("message", "prose words here")], None),
+        0
+    );
+    let hit = &store
+        .search(&SearchRequest::new("acme"))
+        .expect("search")
+        .hits[0];
+    assert_eq!(hit.original, None);
+    assert_eq!(hit.event.get("nothing"), Some(&Value::Null));
+    assert_eq!(hit.event.get("ratio"), Some(&Value::Null));
+    assert_eq!(hit.event.get("tags"), e.get("tags"));
+}
+
+/// A text-only field whose words are all in the original is indexed once, from the
+/// original; one cut inside a word of the original still finds its own words.
+#[test]
+fn text_only_words_inside_the_original() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = EventStore::open(dir.path(), options()).expect("open");
+    let mk = |original: &str, message: &str| {
+        let mut e = Event::from_fields(vec![("message".into(), Value::from(message))]);
+        e.original = Some(original.into());
+        Arc::new(e)
+    };
+    let events = [
+        mk(
+            "host sshd[1]: Accepted password for bob",
+            "Accepted password for bob",
+        ),
+        mk("host app: xyzzyplugh done", "zzyplugh done"),
+    ];
+    let batch: Vec<StoredEvent<'_>> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| StoredEvent {
+            tenant: "acme",
+            source: "test",
+            seq: i as u64 + 1,
+            sub: 0,
+            received_ms: T0,
+            format: "syslog",
+            parsed: true,
+            event: e,
+        })
+        .collect();
+    store.write(&batch).expect("write");
+    store.commit(2).expect("commit");
+    let text = |t: &str| {
+        let mut r = SearchRequest::new("acme");
+        r.text = Some(t.into());
+        count(&store, &r)
+    };
+    assert_eq!(text("accepted"), 1);
+    assert_eq!(text("BOB"), 1);
+    assert_eq!(text("xyzzyplugh"), 1);
+    assert_eq!(
+        text("zzyplugh"),
+        1,
+        "the message's own word is still indexed"
+    );
 }
