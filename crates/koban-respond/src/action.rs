@@ -329,8 +329,9 @@ fn check_connector(c: &str) -> Result<(), ActionError> {
     Ok(())
 }
 
-/// Networks on the wire as text; a bare address is its own /32 or /128.
-mod net {
+/// Networks on the wire as text; a bare address is its own /32 or /128. For
+/// `#[serde(with = "koban_respond::action::net")]` (and `net::list` for a `Vec`).
+pub mod net {
     use ipnet::IpNet;
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -343,6 +344,26 @@ mod net {
         parse(&text).ok_or_else(|| {
             serde::de::Error::custom(format!("{text:?} is not an IP address or network"))
         })
+    }
+
+    pub mod list {
+        use ipnet::IpNet;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(nets: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(nets.iter().map(ToString::to_string))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+            Vec::<String>::deserialize(d)?
+                .iter()
+                .map(|t| {
+                    super::parse(t).ok_or_else(|| {
+                        serde::de::Error::custom(format!("{t:?} is not an IP address or network"))
+                    })
+                })
+                .collect()
+        }
     }
 
     pub fn parse(text: &str) -> Option<IpNet> {

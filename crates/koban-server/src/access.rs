@@ -46,6 +46,17 @@ impl Role {
     pub fn is_provider(self) -> bool {
         matches!(self, Role::ProviderAdmin | Role::ProviderAnalyst)
     }
+
+    /// Who this role is to the approval gate.
+    pub fn actor(self) -> koban_respond::Actor {
+        use koban_respond::Actor;
+        match self {
+            Role::ProviderAdmin | Role::ProviderAnalyst => Actor::Provider,
+            Role::CustomerAdmin => Actor::CustomerAdmin,
+            Role::CustomerAnalyst => Actor::CustomerAnalyst,
+            Role::CustomerViewer => Actor::CustomerViewer,
+        }
+    }
 }
 
 impl fmt::Display for Role {
@@ -67,6 +78,10 @@ pub enum Action {
     Tune,
     /// Ingest tokens, users, asset groups, SLA targets of the tenant; its audit log.
     Administer,
+    /// Ask for a response action (isolate, block, ...), or undo one.
+    Respond,
+    /// Approve or reject a waiting action (the tenant's service decides who in the end).
+    Approve,
     /// Across tenants: create tenants, reload the global rules.
     Operate,
 }
@@ -79,6 +94,8 @@ impl Action {
             Action::Triage => "triage",
             Action::Tune => "tune rules",
             Action::Administer => "administer",
+            Action::Respond => "ask for response actions",
+            Action::Approve => "approve response actions",
             Action::Operate => "operate the service",
         }
     }
@@ -128,9 +145,10 @@ impl Principal {
             Role::ProviderAdmin => true,
             Role::ProviderAnalyst => !matches!(action, Action::Administer | Action::Operate),
             Role::CustomerAdmin => action != Action::Operate,
-            Role::CustomerAnalyst => {
-                matches!(action, Action::Read | Action::Comment | Action::Triage)
-            }
+            Role::CustomerAnalyst => matches!(
+                action,
+                Action::Read | Action::Comment | Action::Triage | Action::Respond
+            ),
             Role::CustomerViewer => action == Action::Read,
         };
         if ok {

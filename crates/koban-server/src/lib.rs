@@ -26,6 +26,7 @@ pub mod identity;
 pub mod intake;
 pub mod metrics;
 pub mod pipeline;
+pub mod respond;
 pub mod server;
 pub mod state;
 pub mod store_pipeline;

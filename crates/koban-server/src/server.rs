@@ -47,6 +47,8 @@ pub enum ServerError {
     PipelineThread,
     #[error("{0}")]
     Alerts(String),
+    #[error(transparent)]
+    Respond(#[from] crate::respond::RespondError),
 }
 
 /// The addresses actually bound (ports chosen by the OS when configured as 0).
@@ -134,6 +136,7 @@ pub async fn start_full(
         )),
         None => None,
     };
+    let respond = Arc::new(crate::respond::ResponseBook::open(&dir)?);
     let (cert, key) =
         tls::ensure_cert(&dir, config.tls_cert.as_deref(), config.tls_key.as_deref())?;
     let wal = Wal::open(
@@ -270,7 +273,8 @@ pub async fn start_full(
         .with_max_inflight(config.max_inflight_requests)
         .with_search(search.clone())
         .with_detection(alerts.clone(), rules.clone())
-        .with_grouping(config.detection.grouping()));
+        .with_grouping(config.detection.grouping())
+        .with_respond(Some(Arc::clone(&respond))));
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(
@@ -286,6 +290,29 @@ pub async fn start_full(
             accept_task.abort();
         }));
     }
+    // Escalations, approval time-outs and expiring blocks, every few seconds.
+    let mut rx = shutdown_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = rx.changed() => break,
+            }
+            let book = Arc::clone(&respond);
+            let ticked =
+                tokio::task::spawn_blocking(move || book.tick(crate::state::now_ms())).await;
+            match ticked {
+                Ok(Ok(changed)) => {
+                    for (id, what) in changed {
+                        tracing::info!(action = id, what, "response action");
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "response tick"),
+                Err(_) => tracing::error!("response tick panicked"),
+            }
+        }
+    }));
     tracing::info!(
         https = ?addrs.https, syslog_udp = ?addrs.syslog_udp, syslog_tcp = ?addrs.syslog_tcp,
         syslog_tls = ?addrs.syslog_tls, data_dir = %dir.display(), "koban intake listening"

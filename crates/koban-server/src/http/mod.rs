@@ -6,6 +6,8 @@
 //! - `hec.rs`: Splunk HEC event, raw, health and ack
 //! - `admin.rs`: tenants and tokens; `ops.rs`: `/metrics`, `/healthz`
 //! - `search.rs`: `/api/v1/search` over the event store
+//! - `respond.rs`: agents (enrol, poll for signed commands, report) and response
+//!   actions (request, approve/reject, undo)
 //! - `cases.rs`: alerts, incidents, triage and the case record; `rules.rs`: the rule
 //!   set, per-tenant overrides and exceptions, asset groups, SLA targets
 
@@ -19,6 +21,7 @@ mod hec;
 mod hunt;
 mod ingest;
 mod ops;
+mod respond;
 mod rules;
 mod search;
 
@@ -52,6 +55,8 @@ pub struct AppState {
     pub rules: Option<Arc<crate::detection::RuleSource>>,
     /// How retro-hunt alerts fold and group (the `[detection]` windows).
     pub grouping: crate::alerts::Grouping,
+    /// Agents and response actions (`/api/v1/agents`, `/api/v1/actions`).
+    pub respond: Option<Arc<crate::respond::ResponseBook>>,
 }
 
 /// Default for `server.max_inflight_requests`.
@@ -77,6 +82,7 @@ impl AppState {
             alerts: None,
             rules: None,
             grouping: crate::alerts::Grouping::default(),
+            respond: None,
         }
     }
 
@@ -92,6 +98,11 @@ impl AppState {
 
     pub fn with_grouping(mut self, grouping: crate::alerts::Grouping) -> Self {
         self.grouping = grouping;
+        self
+    }
+
+    pub fn with_respond(mut self, respond: Option<Arc<crate::respond::ResponseBook>>) -> Self {
+        self.respond = respond;
         self
     }
 
@@ -122,6 +133,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ops::routes())
         .merge(search::routes())
         .merge(hunt::routes())
+        .merge(respond::routes())
         .merge(cases::routes())
         .merge(rules::routes())
         .merge(crate::console::routes())

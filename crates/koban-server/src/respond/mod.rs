@@ -1,0 +1,13 @@
+//! Response on the server: enrolled agents, the actions asked of them, approvals, and
+//! the signed commands that carry approved actions to the agents.
+//!
+//! `book.rs` keeps it all in `response.db` in the data dir, with the server's command
+//! key beside it (`command.key`, Ed25519 PKCS#8, mode 0600). An action moves through
+//! [`koban_respond::State`]; the agent's report of what it observed decides whether it
+//! ends `verified` or `unverified`. `tick` runs escalations, time-outs and expiries.
+
+mod book;
+
+pub use book::{
+    ActionRequest, AgentAuth, Enrolled, Outcome, RespondError, ResponseBook, ENROL_TOKEN_TTL_MS,
+};
