@@ -44,7 +44,7 @@ start_koban() {
     mkdir -p "$KOBAN_DATA"
     cat >"$work/koban.toml" <<EOF
 [server]
-https = "127.0.0.1:0"
+https = "${KOBAN_HTTPS:-127.0.0.1:0}"
 [syslog.udp]
 listen = "off"
 [syslog.tcp]

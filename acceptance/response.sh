@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Acceptance checks of the response issue that exist so far:
+#
+#   acceptance/response.sh
+#
+#  1. the response tests (koban-respond: actions, signed commands, gate, lifecycle, nft
+#     tables; koban-agent: the agent binary refuses forged/replayed commands; the
+#     server's response API);
+#  2. isolation and IP block in network namespaces: the agent runs in namespace
+#     `kbn-agent` (10.77.0.2), the server in the root namespace (10.77.0.1), a third
+#     address (10.77.0.3:9999) stands for the rest of the network. Isolation must leave
+#     only the server reachable, and its verification must say so; release restores the
+#     probe. The same for a block of 10.77.0.3.
+#
+# Not yet here (the issue stays open): the agent's log spool, playbooks, the browser
+# approval by a customer admin. Needs root (namespaces, nftables); installs nftables.
+# Starts its own server, agent and listener, stops them by PID, removes the namespace.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/ingest/lib.sh"
+OUT="$ROOT/target/acceptance/response"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+NS=kbn-agent
+cleanup() {
+    stop_started
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del kbn-host 2>/dev/null || true
+}
+trap cleanup EXIT
+FAILED=0
+SUMMARY=()
+check() {
+    if [[ $2 -eq 0 ]]; then echo "PASS $1: $3"; else echo "FAIL $1: $3"; FAILED=1; fi
+    SUMMARY+=("$1 $([[ $2 -eq 0 ]] && echo ok || echo FAILED)")
+}
+need() { command -v "$1" >/dev/null || apt-get install -y -q "$2" >/dev/null; }
+need nft nftables
+need ip iproute2
+need jq jq
+need curl curl
+
+echo "== 1. tests"
+set +e
+(cd "$ROOT" && cargo test --release -q -p koban-respond -p koban-agent 2>&1 &&
+    cargo test --release -q -p koban-server --test respond 2>&1) >"$OUT/tests.log"
+rc=$?
+set -e
+check tests $rc "$(grep -E '^test result' "$OUT/tests.log" | awk '{p += $4; f += $6} END {print p " passed, " f " failed"}'); $(grep -c '^forged\|^replayed\|^older\|^stale\|^misaddressed\|^tampered' "$OUT/tests.log" || true) kinds of bad command refused by the agent binary"
+
+echo "== 2. isolation and IP block in network namespaces"
+(cd "$ROOT" && cargo build --release -q -p koban -p koban-agent)
+AGENT="$ROOT/target/release/koban-agent"
+ip netns del "$NS" 2>/dev/null || true
+ip link del kbn-host 2>/dev/null || true
+ip netns add "$NS"
+ip link add kbn-host type veth peer name kbn-agent0
+ip link set kbn-agent0 netns "$NS"
+ip addr add 10.77.0.1/24 dev kbn-host
+ip addr add 10.77.0.3/24 dev kbn-host
+ip link set kbn-host up
+ip netns exec "$NS" ip addr add 10.77.0.2/24 dev kbn-agent0
+ip netns exec "$NS" ip link set kbn-agent0 up
+ip netns exec "$NS" ip link set lo up
+
+# The rest of the network: a listener on the third address.
+python3 -m http.server 9999 --bind 10.77.0.3 >"$OUT/probe-listener.log" 2>&1 &
+STARTED_PIDS+=($!)
+KOBAN_HTTPS=10.77.0.1:0 start_koban "$OUT"
+PORT="${HTTPS_URL##*:}"
+api() {
+    curl -sS --fail-with-body --cacert "$CERT" -H "Authorization: Bearer $ADMIN_TOKEN" \
+        -H 'content-type: application/json' -X "$1" ${3:+-d "$3"} "$HTTPS_URL$2"
+}
+# From inside the agent's namespace: 1 when the address answers a TCP connect.
+probe() { ip netns exec "$NS" timeout 2 bash -c "echo >/dev/tcp/$1/$2" 2>/dev/null && echo 1 || echo 0; }
+for _ in $(seq 50); do [[ "$(probe 10.77.0.3 9999)" == 1 ]] && break; sleep 0.1; done
+
+api POST /api/v1/tenants '{"name":"acme","service":"fully_managed"}' >/dev/null
+TOKEN="$(api POST /api/v1/agents/enrol-tokens '{"tenant":"acme"}' | jq -er .token)"
+ip netns exec "$NS" "$AGENT" enrol --server "https://10.77.0.1:$PORT" --server-cert "$CERT" \
+    --token "$TOKEN" --state "$OUT/agent-state" --hostname web-01 | tee "$OUT/enrol.txt"
+# The token is spent.
+set +e
+ip netns exec "$NS" "$AGENT" enrol --server "https://10.77.0.1:$PORT" --server-cert "$CERT" \
+    --token "$TOKEN" --state "$OUT/agent-state-2" --hostname again >"$OUT/enrol-again.txt" 2>&1
+reuse=$?
+set -e
+AGENT_ID="$(jq -r .agent "$OUT/agent-state/agent.json")"
+ip netns exec "$NS" "$AGENT" run --state "$OUT/agent-state" --probe 10.77.0.3:9999 \
+    --interval-ms 500 >"$OUT/agent.out" 2>"$OUT/agent.err" &
+STARTED_PIDS+=($!)
+
+# act KIND_JSON: asks for an action on the agent; prints its id.
+act() {
+    api POST /api/v1/actions "$(jq -cn --arg a "$AGENT_ID" --argjson x "$1" '{tenant:"acme",agent:$a,action:$x}')" | jq -er .id
+}
+# settle ID: waits until the action leaves queued/sent; prints its state.
+settle() {
+    local s=""
+    for _ in $(seq 120); do
+        s="$(api GET "/api/v1/actions/$1" | jq -r .state)"
+        [[ "$s" != queued && "$s" != sent ]] && break
+        sleep 0.25
+    done
+    echo "$s"
+}
+undo() { api POST "/api/v1/actions/$1/undo" | jq -er .id; }
+
+before="$(probe 10.77.0.3 9999)"
+ISO="$(act '{"kind":"isolate_host"}')"
+iso_state="$(settle "$ISO")"
+iso_probe="$(probe 10.77.0.3 9999)"
+iso_server="$(probe 10.77.0.1 "$PORT")"
+api GET "/api/v1/actions/$ISO" >"$OUT/isolate.json"
+iso_observed="$(jq -c .observed "$OUT/isolate.json")"
+REL="$(undo "$ISO")"
+rel_state="$(settle "$REL")"
+orig_state="$(api GET "/api/v1/actions/$ISO" | jq -r .state)"
+rel_probe="$(probe 10.77.0.3 9999)"
+ok=1
+[[ $before == 1 && $iso_state == verified && $iso_probe == 0 && $iso_server == 1 &&
+    $rel_state == verified && $orig_state == undone && $rel_probe == 1 && $reuse -ne 0 ]] && ok=0
+check isolation $ok "probe before $before; isolate: $iso_state, probe $iso_probe, server $iso_server, observed $iso_observed; release: $rel_state (isolation now $orig_state), probe $rel_probe; enrolment token reused: refused=$([[ $reuse -ne 0 ]] && echo yes || echo no)"
+
+BLK="$(act '{"kind":"block_ip","ip":"10.77.0.3"}')"
+blk_state="$(settle "$BLK")"
+blk_probe="$(probe 10.77.0.3 9999)"
+blk_server="$(probe 10.77.0.1 "$PORT")"
+blk_detail="$(api GET "/api/v1/actions/$BLK" | jq -r .detail)"
+UNB="$(undo "$BLK")"
+unb_state="$(settle "$UNB")"
+unb_probe="$(probe 10.77.0.3 9999)"
+# Blocking the server's own address is refused by the agent, not carried out.
+SRV="$(act '{"kind":"block_ip","ip":"10.77.0.0/24"}')"
+srv_state="$(settle "$SRV")"
+srv_server="$(probe 10.77.0.1 "$PORT")"
+ok=1
+[[ $blk_state == verified && $blk_probe == 0 && $blk_server == 1 && $unb_state == verified &&
+    $unb_probe == 1 && $srv_state == failed && $srv_server == 1 ]] && ok=0
+check ip-block $ok "block: $blk_state, probe $blk_probe, server $blk_server ($blk_detail); unblock: $unb_state, probe $unb_probe; blocking the server's network: $srv_state, server still $srv_server"
+
+# Semi-managed: the provider's request waits; nothing runs until approved.
+api PUT /api/v1/tenants/acme/service '{"service":"semi_managed"}' >/dev/null
+WAIT="$(act '{"kind":"isolate_host"}')"
+sleep 1.5
+wait_state="$(api GET "/api/v1/actions/$WAIT" | jq -r .state)"
+wait_probe="$(probe 10.77.0.3 9999)"
+ok=1
+[[ $wait_state == awaiting_approval && $wait_probe == 1 ]] && ok=0
+check semi-managed-waits $ok "provider's isolate on a semi-managed tenant: $wait_state after 1.5 s, probe still $wait_probe"
+refused="$(grep -c 'refused a command' "$OUT/agent.err" || true)"
+
+echo
+echo "== summary"
+printf '  %s\n' "${SUMMARY[@]}"
+echo "response acceptance (partial): $(printf '%s\n' "${SUMMARY[@]}" | grep -c ' ok$')/${#SUMMARY[@]} checks passed; agent refused $refused live commands"
+exit $FAILED
