@@ -86,35 +86,35 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     let w = &owned;
     // Enrolment: a customer admin makes the token; it works once.
     let (s, tok) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/enrol-tokens",
-        user(&w, "acme-admin"),
+        user(w, "acme-admin"),
         Some(json!({"tenant":"acme"})),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{tok}");
     let (s, _) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/enrol-tokens",
-        user(&w, "acme-analyst"),
+        user(w, "acme-analyst"),
         Some(json!({"tenant":"acme"})),
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "an analyst does not enrol agents");
     let (s, _) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/enrol-tokens",
-        user(&w, "globex-admin"),
+        user(w, "globex-admin"),
         Some(json!({"tenant":"acme"})),
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "another tenant's admin");
     let token = tok["token"].as_str().expect("token").to_owned();
     let (s, enrolled) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/enrol",
         None,
@@ -123,7 +123,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     .await;
     assert_eq!(s, StatusCode::OK, "{enrolled}");
     let (s, _) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/enrol",
         None,
@@ -137,7 +137,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
         enrolled["secret"].as_str().expect("secret")
     ));
     let (s, _) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/poll",
         Some(format!("Agent {agent}:wrong")),
@@ -149,7 +149,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     // Fully managed: the provider's analyst acts at once.
     let ask = |who: &'static str, kind: Value| {
         let body = json!({"tenant": "acme", "agent": agent, "action": kind});
-        let auth = user(&w, who);
+        let auth = user(w, who);
         async move { send(w, "POST", "/api/v1/actions", auth, Some(body)).await }
     };
     let (s, a) = ask("pat", json!({"kind": "block_ip", "ip": "203.0.113.7"})).await;
@@ -161,10 +161,10 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(v.to_string().contains("action"), "{v}");
     let (s, _) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/actions",
-        user(&w, "globex-admin"),
+        user(w, "globex-admin"),
         Some(json!({"tenant": "globex", "agent": agent, "action": {"kind": "isolate_host"}})),
     )
     .await;
@@ -180,7 +180,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
         .expect("b64");
     let mut verifier = CommandVerifier::new(&key, &agent, 0).expect("verifier");
     let (s, polled) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/poll",
         agent_auth.clone(),
@@ -198,7 +198,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     let cmd = verifier.accept(&cmds[0], now).expect("a genuine command");
     assert_eq!(cmd.action_id, a["id"].as_i64().expect("id"));
     let (_, polled) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/poll",
         agent_auth.clone(),
@@ -212,7 +212,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     );
 
     // An agent that reports success but whose observation differs stays unverified.
-    let (s, r) = send(&w, "POST", "/api/v1/agents/result", agent_auth.clone(),
+    let (s, r) = send(w, "POST", "/api/v1/agents/result", agent_auth.clone(),
         Some(json!({"number": cmd.number, "ran": true, "verified": false, "detail": "no element in the set", "observed": {"listed": false}}))).await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["state"], "unverified");
@@ -227,7 +227,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     assert_eq!(a["state"], "awaiting_approval", "{a}");
     let id = a["id"].as_i64().expect("id");
     let approve = |who: &'static str| {
-        let auth = user(&w, who);
+        let auth = user(w, who);
         async move {
             send(
                 w,
@@ -245,7 +245,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     assert_eq!(approve("pat").await, StatusCode::FORBIDDEN);
     assert_eq!(approve("globex-admin").await, StatusCode::NOT_FOUND);
     let (_, polled) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/poll",
         agent_auth.clone(),
@@ -259,7 +259,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     );
     assert_eq!(approve("acme-admin").await, StatusCode::OK);
     let (_, polled) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/poll",
         agent_auth.clone(),
@@ -270,22 +270,22 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
         serde_json::from_value(polled["commands"].clone()).expect("commands");
     let cmd = verifier.accept(&cmds[0], now).expect("approved command");
     assert!(matches!(cmd.action, koban_respond::Action::IsolateHost {}));
-    let (_, r) = send(&w, "POST", "/api/v1/agents/result", agent_auth.clone(),
+    let (_, r) = send(w, "POST", "/api/v1/agents/result", agent_auth.clone(),
         Some(json!({"number": cmd.number, "ran": true, "verified": true, "detail": "isolated", "observed": {"table_present": true}}))).await;
     assert_eq!(r["state"], "verified");
     // The customer admin's own request needs no one else; the undo closes the original.
     let (s, u) = send(
-        &w,
+        w,
         "POST",
         &format!("/api/v1/actions/{id}/undo"),
-        user(&w, "acme-admin"),
+        user(w, "acme-admin"),
         Some(json!({})),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{u}");
     assert_eq!(u["action"]["kind"], "release_host");
     let (_, polled) = send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/poll",
         agent_auth.clone(),
@@ -296,7 +296,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
         serde_json::from_value(polled["commands"].clone()).expect("commands");
     let cmd = verifier.accept(&cmds[0], now).expect("undo command");
     send(
-        &w,
+        w,
         "POST",
         "/api/v1/agents/result",
         agent_auth.clone(),
@@ -304,10 +304,10 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     )
     .await;
     let (_, orig) = send(
-        &w,
+        w,
         "GET",
         &format!("/api/v1/actions/{id}"),
-        user(&w, "acme-viewer"),
+        user(w, "acme-viewer"),
         None,
     )
     .await;
@@ -332,19 +332,19 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
     );
 
     // Lists: globex sees nothing of acme.
-    let (_, list) = send(&w, "GET", "/api/v1/actions", user(&w, "globex-admin"), None).await;
+    let (_, list) = send(w, "GET", "/api/v1/actions", user(w, "globex-admin"), None).await;
     assert_eq!(list["actions"].as_array().map(Vec::len), Some(0), "{list}");
-    let (_, list) = send(&w, "GET", "/api/v1/agents", user(&w, "globex-admin"), None).await;
+    let (_, list) = send(w, "GET", "/api/v1/agents", user(w, "globex-admin"), None).await;
     assert_eq!(list["agents"].as_array().map(Vec::len), Some(0), "{list}");
     let (s, _) = send(
-        &w,
+        w,
         "GET",
         &format!("/api/v1/actions/{id}"),
-        user(&w, "globex-admin"),
+        user(w, "globex-admin"),
         None,
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (_, list) = send(&w, "GET", "/api/v1/agents", user(&w, "acme-viewer"), None).await;
+    let (_, list) = send(w, "GET", "/api/v1/agents", user(w, "acme-viewer"), None).await;
     assert_eq!(list["agents"][0]["hostname"], "web-01");
 }
