@@ -41,7 +41,8 @@ need curl curl
 
 echo "== 1. tests"
 set +e
-(cd "$ROOT" && cargo test --release -q -p koban-respond -p koban-agent 2>&1 &&
+(cd "$ROOT" && cargo test --release -q -p koban-respond 2>&1 &&
+    cargo test --release -q -p koban-agent -- --nocapture 2>&1 &&
     cargo test --release -q -p koban-server --test respond 2>&1) >"$OUT/tests.log"
 rc=$?
 set -e
@@ -67,9 +68,11 @@ python3 -m http.server 9999 --bind 10.77.0.3 >"$OUT/probe-listener.log" 2>&1 &
 STARTED_PIDS+=($!)
 KOBAN_HTTPS=10.77.0.1:0 start_koban "$OUT"
 PORT="${HTTPS_URL##*:}"
+# The self-signed certificate names localhost: reach 10.77.0.1 under that name.
 api() {
-    curl -sS --fail-with-body --cacert "$CERT" -H "Authorization: Bearer $ADMIN_TOKEN" \
-        -H 'content-type: application/json' -X "$1" ${3:+-d "$3"} "$HTTPS_URL$2"
+    curl -sS --fail-with-body --cacert "$CERT" --resolve "localhost:$PORT:10.77.0.1" \
+        -H "Authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \
+        -X "$1" ${3:+-d "$3"} "https://localhost:$PORT$2"
 }
 # From inside the agent's namespace: 1 when the address answers a TCP connect.
 probe() { ip netns exec "$NS" timeout 2 bash -c "echo >/dev/tcp/$1/$2" 2>/dev/null && echo 1 || echo 0; }
