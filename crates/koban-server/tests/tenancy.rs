@@ -16,6 +16,7 @@ use koban_detect::stream::RuleRef;
 use koban_detect::Found;
 use koban_server::access::Role;
 use koban_server::alerts::{AlertBook, Detected, EventRef, Grouping};
+use koban_server::respond::{ActionRequest, ResponseBook};
 use koban_server::{app, RuleSource};
 use koban_sigma::Level;
 use serde_json::Value;
@@ -30,6 +31,10 @@ struct World {
     incident: i64,
     task: i64,
     exception: i64,
+    /// globex's agent and a queued action on it.
+    respond: Arc<ResponseBook>,
+    agent: String,
+    action: i64,
 }
 
 fn detection(tenant: &str, host: &str) -> Detected {
@@ -116,11 +121,37 @@ fn world() -> World {
         .expect("exception")
         .id;
     let rules = RuleSource::load(&[]).expect("rules");
+    let respond = Arc::new(ResponseBook::open(&t.dir).expect("response book"));
+    let enrol = respond.new_enrol_token("globex", 1).expect("enrol token");
+    let agent = respond.enrol(&enrol, "gx-agent", 2).expect("enrol").agent;
+    let action = respond
+        .request(
+            &ActionRequest {
+                tenant: "globex".into(),
+                agent: Some(agent.clone()),
+                incident: None,
+                action: koban_respond::Action::IsolateHost {},
+                ttl_ms: None,
+                by: "globex-admin".into(),
+            },
+            &koban_respond::Gate::AwaitApproval {
+                escalate_at_ms: i64::MAX / 4,
+                expire_at_ms: i64::MAX / 2,
+            },
+            3,
+        )
+        .expect("action")["id"]
+        .as_i64()
+        .expect("action id");
     t.state = t
         .state
         .clone()
-        .with_detection(Some(book.clone()), Some(rules));
+        .with_detection(Some(book.clone()), Some(rules))
+        .with_respond(Some(respond.clone()));
     World {
+        respond,
+        agent,
+        action,
         t,
         book,
         alert,
@@ -212,6 +243,14 @@ fn body_for(p: &str) -> String {
         r#"{"tenant":"globex","query":"gx-host | head 5"}"#.into()
     } else if p == "/api/v1/retrohunt" {
         r#"{"tenant":"globex"}"#.into()
+    } else if p == "/api/v1/actions" {
+        r#"{"tenant":"globex","agent":"{agent}","action":{"kind":"isolate_host"}}"#.into()
+    } else if p == "/api/v1/agents/enrol-tokens" {
+        r#"{"tenant":"globex"}"#.into()
+    } else if p == "/api/v1/agents/enrol" {
+        r#"{"token":"kbe_not-a-token","hostname":"evil"}"#.into()
+    } else if p == "/api/v1/agents/result" {
+        r#"{"number":1,"ran":true,"verified":true,"detail":"forged"}"#.into()
     } else if p == "/api/v1/searches" {
         r#"{"tenant":"globex","name":"sweep","query":"EventID=1"}"#.into()
     } else {
@@ -224,6 +263,8 @@ fn fill(path: &str, w: &World) -> String {
         w.alert
     } else if path.contains("/exceptions/") {
         w.exception
+    } else if path.starts_with("/api/v1/actions/") {
+        w.action
     } else {
         w.incident
     };
@@ -232,6 +273,7 @@ fn fill(path: &str, w: &World) -> String {
         .replace("{tenant}", "globex")
         .replace("{rule}", "sweep-rule")
         .replace("{severity}", "high")
+        .replace("{decision}", "approve")
 }
 
 /// Is this answer a refusal (or, for a list, free of globex)?
@@ -334,13 +376,20 @@ async fn no_customer_role_reaches_another_tenant_through_any_route_or_page() {
                 uri.push_str(if uri.contains('?') { "&" } else { "?" });
                 uri.push_str("tenant=globex");
             }
-            let body = (method != "GET").then(|| body_for(path));
+            let body = (method != "GET").then(|| body_for(path).replace("{agent}", &w.agent));
             for auth in [token, session] {
                 let (status, text) = send(&w, method, &uri, auth, body.clone()).await;
                 tried += 1;
                 // `/api/v1/me` and `/api/v1/openapi.json` hold no tenant data.
                 let harmless = path == "/api/v1/me" || path == "/api/v1/openapi.json";
-                if !harmless && !refused(status, &text, list) {
+                // The agents' own routes take agent credentials: a user's are refused.
+                let agent_route = matches!(
+                    path.as_str(),
+                    "/api/v1/agents/enrol" | "/api/v1/agents/poll" | "/api/v1/agents/result"
+                );
+                let refused = refused(status, &text, list)
+                    || (agent_route && status == StatusCode::UNAUTHORIZED);
+                if !harmless && !refused {
                     leaks.push(format!(
                         "{role} {method} {uri}: {status} {}",
                         &text[..text.len().min(160)]
@@ -392,6 +441,16 @@ async fn no_customer_role_reaches_another_tenant_through_any_route_or_page() {
         "no comment, verdict, state change"
     );
     assert_eq!(w.book.exceptions("globex").expect("exceptions").len(), 1);
+    let (_, action) = w.respond.action(w.action).expect("action");
+    assert_eq!(action["state"], "awaiting_approval", "{action}");
+    assert_eq!(
+        w.respond
+            .actions(Some("globex"), 10)
+            .expect("actions")
+            .len(),
+        1,
+        "no action added for globex"
+    );
     assert!(st.users(Some("globex")).expect("users").is_empty());
     let a = w.book.alert(w.alert).expect("alert").expect("alert");
     assert_eq!(a["verdict"], Value::Null);
