@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! koban-agent enrol --server https://HOST:PORT --server-cert cert.pem --token kbe_… --state DIR
-//! koban-agent run   --state DIR [--probe ADDR:PORT]… [--interval-ms 2000]
+//! koban-agent run   --state DIR [--tail FILE]… [--probe ADDR:PORT]… [--interval-ms 2000]
 //! koban-agent verify --state DIR < command.json     (checks a signed command; acts on nothing)
 //! ```
 
 mod client;
 mod exec;
+mod spool;
 mod state;
+mod tail;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,10 @@ enum Cmd {
         /// An address isolation must cut off (checked after isolating, to verify it).
         #[arg(long)]
         probe: Vec<SocketAddr>,
+        /// A log file to ship (followed across rotation); spooled on disk while the
+        /// server is away.
+        #[arg(long)]
+        tail: Vec<String>,
         #[arg(long, default_value_t = 2000)]
         interval_ms: u64,
     },
@@ -96,8 +102,14 @@ fn main() {
         Cmd::Run {
             state,
             probe,
+            tail,
             interval_ms,
-        } => run(&state, &probe, Duration::from_millis(interval_ms.max(100))),
+        } => run(
+            &state,
+            &probe,
+            &tail,
+            Duration::from_millis(interval_ms.max(100)),
+        ),
         Cmd::Verify { state } => verify(&state),
     };
     if let Err(e) = r {
@@ -181,7 +193,53 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn run(dir: &Path, probes: &[SocketAddr], interval: Duration) -> Result<(), String> {
+/// Lines per spool append and per request to the server.
+const BATCH: usize = 5000;
+
+/// Spools what the tailed files gained, then ships the backlog until the server stops
+/// answering. Returns whether the server took everything.
+fn ship(
+    client: &Client,
+    auth: &str,
+    spool: &mut spool::Spool,
+    files: &[String],
+) -> Result<bool, String> {
+    for f in files {
+        loop {
+            let lines = tail::read_new(f, spool.position(f), BATCH)?;
+            if lines.is_empty() {
+                break;
+            }
+            spool.append(f, &lines)?;
+        }
+    }
+    while spool.backlog() > 0 {
+        let (first, lines) = spool.pending(BATCH)?;
+        if lines.is_empty() {
+            break;
+        }
+        let body = json!({ "first": first, "lines": lines });
+        match client.post("/api/v1/agents/logs", Some(auth), &body) {
+            Ok(v) => match v["acked"].as_u64() {
+                Some(acked) => spool.ack(acked)?,
+                None => {
+                    return Err(format!(
+                        "the server's answer to shipped logs has no \"acked\": {v}"
+                    ))
+                }
+            },
+            Err(_) => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+fn run(
+    dir: &Path,
+    probes: &[SocketAddr],
+    files: &[String],
+    interval: Duration,
+) -> Result<(), String> {
     let mut st = state::load(dir)?;
     let pin =
         client::parse_fingerprint(&st.fingerprint).ok_or("the state's fingerprint is damaged")?;
@@ -196,16 +254,38 @@ fn run(dir: &Path, probes: &[SocketAddr], interval: Duration) -> Result<(), Stri
     let mut verifier = verifier(&st)?;
     let auth = format!("Agent {}:{}", st.agent, st.secret);
     let mut refused = 0u64;
+    let mut spool = spool::Spool::open(&dir.join("spool"))?;
+    let mut server_up = true;
     eprintln!(
         "koban-agent {} of {}: talking to {}",
         st.agent, st.tenant, st.server
     );
     loop {
+        // Logs first: the spool fills whether or not the server answers.
+        match ship(&client, &auth, &mut spool, files) {
+            Ok(true) => {
+                if !server_up {
+                    eprintln!("koban-agent: the server is back; spool drained");
+                    server_up = true;
+                }
+            }
+            Ok(false) => {
+                if server_up {
+                    eprintln!(
+                        "koban-agent: the server does not answer; spooling ({} lines waiting)",
+                        spool.backlog()
+                    );
+                    server_up = false;
+                }
+            }
+            Err(e) => eprintln!("koban-agent: logs: {e}"),
+        }
         let status = json!({
             "isolated": st.isolated,
             "blocked": st.blocked.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "quarantined": st.quarantine.len(),
             "refused_commands": refused,
+            "spooled_lines": spool.backlog(),
             "version": env!("CARGO_PKG_VERSION"),
         });
         let commands = match client.post(
@@ -215,7 +295,9 @@ fn run(dir: &Path, probes: &[SocketAddr], interval: Duration) -> Result<(), Stri
         ) {
             Ok(v) => v["commands"].as_array().cloned().unwrap_or_default(),
             Err(e) => {
-                eprintln!("koban-agent: poll: {e}");
+                if server_up {
+                    eprintln!("koban-agent: poll: {e}");
+                }
                 std::thread::sleep(interval);
                 continue;
             }
