@@ -195,6 +195,9 @@ fn now_ms() -> i64 {
 
 /// Lines per spool append and per request to the server.
 const BATCH: usize = 5000;
+/// About this many bytes of lines per request (well under the server's body limit,
+/// 32 MiB by default, even when JSON escaping doubles a line).
+const SHIP_BYTES: usize = 1 << 20;
 
 /// Spools what the tailed files gained, then ships the backlog until the server stops
 /// answering. Returns whether the server took everything.
@@ -214,7 +217,7 @@ fn ship(
         }
     }
     while spool.backlog() > 0 {
-        let (first, lines) = spool.pending(BATCH)?;
+        let (first, lines) = spool.pending(BATCH, SHIP_BYTES)?;
         if lines.is_empty() {
             break;
         }

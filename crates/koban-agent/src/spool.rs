@@ -192,8 +192,10 @@ impl Spool {
         Ok(())
     }
 
-    /// Up to `max` lines from the first unconfirmed one: (first seq, lines).
-    pub fn pending(&self, max: usize) -> Result<(u64, Vec<String>), String> {
+    /// Up to `max` lines (and about `max_bytes`) from the first unconfirmed one:
+    /// (first seq, lines).
+    pub fn pending(&self, max: usize, max_bytes: usize) -> Result<(u64, Vec<String>), String> {
+        let mut bytes = 0;
         let from = self.acked + 1;
         let mut out = Vec::new();
         let start = self
@@ -211,8 +213,9 @@ impl Spool {
                 if rec.s < from {
                     continue;
                 }
+                bytes += rec.l.len() + 4;
                 out.push(rec.l);
-                if out.len() >= max {
+                if out.len() >= max || bytes >= max_bytes {
                     return Ok((from, out));
                 }
             }
@@ -288,10 +291,10 @@ mod tests {
         let mut s = Spool::open(dir.path()).expect("open");
         s.append("/var/log/a", &lines(0, 100)).expect("append");
         assert_eq!(s.backlog(), 100);
-        let (first, got) = s.pending(30).expect("pending");
+        let (first, got) = s.pending(30, 1 << 20).expect("pending");
         assert_eq!((first, got.len(), got[0].as_str()), (1, 30, "line 0"));
         s.ack(30).expect("ack");
-        let (first, got) = s.pending(1000).expect("pending");
+        let (first, got) = s.pending(1000, 1 << 20).expect("pending");
         assert_eq!((first, got.len(), got[0].as_str()), (31, 70, "line 30"));
         drop(s);
 
@@ -316,12 +319,12 @@ mod tests {
             }
         );
         s.append("/var/log/a", &lines(100, 5)).expect("append");
-        let (_, got) = s.pending(1000).expect("pending");
+        let (_, got) = s.pending(1000, 1 << 20).expect("pending");
         assert_eq!(got.len(), 75);
         assert_eq!(got.last().map(String::as_str), Some("line 104"));
         s.ack(105).expect("ack all");
         assert_eq!(s.backlog(), 0);
-        assert!(s.pending(10).expect("pending").1.is_empty());
+        assert!(s.pending(10, 1 << 20).expect("pending").1.is_empty());
         // Acks beyond what exists, or behind, change nothing.
         s.ack(1_000).expect("ack");
         s.ack(3).expect("ack");

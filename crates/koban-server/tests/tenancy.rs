@@ -249,6 +249,8 @@ fn body_for(p: &str) -> String {
         r#"{"tenant":"globex"}"#.into()
     } else if p == "/api/v1/agents/enrol" {
         r#"{"token":"kbe_not-a-token","hostname":"evil"}"#.into()
+    } else if p == "/api/v1/agents/logs" {
+        r#"{"first":1,"lines":["forged line"]}"#.into()
     } else if p == "/api/v1/agents/result" {
         r#"{"number":1,"ran":true,"verified":true,"detail":"forged"}"#.into()
     } else if p == "/api/v1/searches" {
@@ -385,7 +387,10 @@ async fn no_customer_role_reaches_another_tenant_through_any_route_or_page() {
                 // The agents' own routes take agent credentials: a user's are refused.
                 let agent_route = matches!(
                     path.as_str(),
-                    "/api/v1/agents/enrol" | "/api/v1/agents/poll" | "/api/v1/agents/result"
+                    "/api/v1/agents/enrol"
+                        | "/api/v1/agents/poll"
+                        | "/api/v1/agents/result"
+                        | "/api/v1/agents/logs"
                 );
                 let refused = refused(status, &text, list)
                     || (agent_route && status == StatusCode::UNAUTHORIZED);

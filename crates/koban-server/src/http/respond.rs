@@ -6,6 +6,7 @@
 //! POST /api/v1/agents/enrol          {"token","hostname"} → {"agent","secret","tenant","server_key"}
 //! POST /api/v1/agents/poll           {"status"}           → {"commands":[{"payload","signature"}]}
 //! POST /api/v1/agents/result         {"number","ran","verified","detail","observed"}
+//! POST /api/v1/agents/logs           {"first": seq, "lines": […]}   → {"acked": seq}
 //! users:
 //! POST /api/v1/agents/enrol-tokens   {"tenant"}           → {"token","expires_ms"}   (tenant admin)
 //! GET  /api/v1/agents?tenant=
@@ -35,12 +36,14 @@ use crate::alerts::TriageError;
 use crate::guard::GuardError;
 use crate::respond::{ActionRequest, AgentAuth, Outcome, RespondError, ResponseBook};
 use crate::state::now_ms;
+use koban_wal::{Record, RecordKind};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/agents/enrol", post(enrol))
         .route("/api/v1/agents/poll", post(poll))
         .route("/api/v1/agents/result", post(result))
+        .route("/api/v1/agents/logs", post(logs))
         .route("/api/v1/agents/enrol-tokens", post(enrol_token))
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/actions", get(actions).post(request))
@@ -159,6 +162,82 @@ async fn result(
     let (b, agent) = agent_auth(&st, &headers).await?;
     let v = blocking(move || b.report(&agent, &outcome, now_ms()).map_err(respond_error)).await?;
     Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsBody {
+    /// The agent's sequence number of the first line.
+    first: u64,
+    lines: Vec<String>,
+}
+
+/// Lines from an agent's spool. Lines the server already holds (a resend after a lost
+/// answer) are skipped by their sequence numbers; the rest go to the WAL, and only
+/// then is the agent told they are held.
+async fn logs(
+    State(st): State<AppState>,
+    super::Remote(remote): super::Remote,
+    headers: HeaderMap,
+    Json(body): Json<LogsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let (b, agent) = agent_auth(&st, &headers).await?;
+    if body.first == 0 {
+        return Err(ApiError::invalid("first: sequence numbers start at 1"));
+    }
+    let id = agent.id.clone();
+    let b2 = Arc::clone(&b);
+    let shipped = blocking(move || b2.shipped(&id).map_err(respond_error)).await?;
+    let last = body.first + body.lines.len() as u64 - 1;
+    if body.lines.is_empty() || last <= shipped {
+        return Ok(Json(json!({ "acked": shipped.max(last) })));
+    }
+    // Lines first..=shipped are held already.
+    let skip = shipped.saturating_sub(body.first - 1) as usize;
+    let now = now_ms();
+    let source = agent_source(&agent.hostname);
+    let records: Vec<Record> = body.lines[skip..]
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| Record {
+            tenant: agent.tenant.clone(),
+            source: source.clone(),
+            kind: if super::ingest::is_json(l.as_bytes()) {
+                RecordKind::NdjsonLine
+            } else {
+                RecordKind::RawText
+            },
+            received_ms: now,
+            remote,
+            payload: l.as_bytes().to_vec(),
+        })
+        .collect();
+    if !records.is_empty() {
+        st.intake
+            .append(records)
+            .await
+            .map_err(|e| ApiError::from_intake(e, Flavor::Koban, st.retry_after()))?;
+    }
+    let id = agent.id.clone();
+    blocking(move || b.set_shipped(&id, last).map_err(respond_error)).await?;
+    Ok(Json(json!({ "acked": last })))
+}
+
+/// The source name of an agent's logs: `agent.<hostname>`, in the characters source
+/// names allow.
+fn agent_source(hostname: &str) -> String {
+    let clean: String = hostname
+        .chars()
+        .take(48)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("agent.{clean}")
 }
 
 #[derive(Deserialize)]

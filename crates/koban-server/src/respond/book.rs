@@ -28,7 +28,8 @@ pub enum RespondError {
 
 type R<T> = Result<T, RespondError>;
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE enrol_tokens (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE enrol_tokens (
         hash TEXT PRIMARY KEY,
         tenant TEXT NOT NULL,
         created_ms INTEGER NOT NULL,
@@ -79,7 +80,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE enrol_tokens (
         by TEXT NOT NULL,
         detail TEXT NOT NULL
     );
-    CREATE INDEX action_steps_action ON action_steps(action, at_ms);"];
+    CREATE INDEX action_steps_action ON action_steps(action, at_ms);",
+    // The last spooled log line (the agent's sequence number) the server holds.
+    "ALTER TABLE agents ADD COLUMN shipped_seq INTEGER NOT NULL DEFAULT 0;",
+];
 
 /// How long an agent's command stays valid after it is sent.
 const COMMAND_VALIDITY_MS: i64 = 10 * 60_000;
@@ -594,6 +598,29 @@ impl ResponseBook {
             }))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The last of the agent's spooled lines the server holds.
+    pub fn shipped(&self, agent: &str) -> R<u64> {
+        let seq: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT shipped_seq FROM agents WHERE id = ?1",
+                [agent],
+                |r| r.get(0),
+            )
+            .optional()?;
+        seq.map(|s| s as u64)
+            .ok_or_else(|| RespondError::NotFound("agent", agent.to_owned()))
+    }
+
+    /// Notes that the lines up to `seq` are durable in the WAL.
+    pub fn set_shipped(&self, agent: &str, seq: u64) -> R<()> {
+        self.conn().execute(
+            "UPDATE agents SET shipped_seq = MAX(shipped_seq, ?2) WHERE id = ?1",
+            params![agent, seq as i64],
+        )?;
+        Ok(())
     }
 
     /// The tenant of an agent, for the access check.
