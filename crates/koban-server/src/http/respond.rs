@@ -33,8 +33,10 @@ use super::error::{ApiError, Flavor};
 use super::AppState;
 use crate::access::Action as Access;
 use crate::alerts::TriageError;
-use crate::guard::GuardError;
-use crate::respond::{ActionRequest, AgentAuth, Outcome, RespondError, ResponseBook};
+use crate::respond::{
+    approval_policy, decide_as, respond_error, ActionRequest, AgentAuth, Outcome, RespondError,
+    ResponseBook,
+};
 use crate::state::now_ms;
 use koban_wal::{Record, RecordKind};
 
@@ -55,25 +57,6 @@ fn book(st: &AppState) -> Result<Arc<ResponseBook>, ApiError> {
     st.respond
         .clone()
         .ok_or_else(|| ApiError::invalid("response is off on this server"))
-}
-
-fn respond_error(e: RespondError) -> GuardError {
-    match e {
-        RespondError::NotFound(what, id) => {
-            GuardError::Triage(TriageError::NotFound(what, id_num(&id)))
-        }
-        RespondError::Invalid(m) => GuardError::Triage(TriageError::Invalid(m)),
-        RespondError::Unauthorized(m) => GuardError::Triage(TriageError::Invalid(m.to_owned())),
-        e @ (RespondError::Db(_) | RespondError::Key { .. }) => {
-            tracing::error!(error = %e, "response database");
-            GuardError::Triage(TriageError::Invalid("the response database failed".into()))
-        }
-    }
-}
-
-/// NotFound's ids are numbers; an agent id is shown in the message instead.
-fn id_num(id: &str) -> i64 {
-    id.parse().unwrap_or(0)
 }
 
 /// The agent of `Authorization: Agent <id>:<secret>`.
@@ -381,47 +364,6 @@ async fn decide(
     let b = book(&st)?;
     let g = guard(&st, caller)?;
     let state = Arc::clone(&st.state);
-    let v = blocking(move || {
-        let (tenant, _) = b.action(id).map_err(respond_error)?;
-        let object = format!("action {id}");
-        match decision.as_str() {
-            "approve" | "reject" => {
-                g.who.allow(Some(&tenant), Access::Approve)?;
-                let policy = approval_policy(&state, &tenant)?;
-                if !policy.may_approve(g.who.role.actor()) {
-                    return Err(crate::access::Denied::Role {
-                        role: g.who.role,
-                        action:
-                            "approve actions of this tenant (its service needs a customer admin)",
-                    }
-                    .into());
-                }
-                g.allow(Some(&tenant), Access::Approve, &object, &decision)?;
-                b.decide(id, decision == "approve", &g.who.user, now_ms())
-                    .map_err(respond_error)
-            }
-            "undo" => {
-                g.allow(Some(&tenant), Access::Respond, &object, "undo")?;
-                b.undo(id, &g.who.user, now_ms()).map_err(respond_error)
-            }
-            other => {
-                Err(TriageError::Invalid(format!("{other:?}: use approve, reject or undo")).into())
-            }
-        }
-    })
-    .await?;
+    let v = blocking(move || decide_as(&g, &state, &b, id, &decision)).await?;
     Ok(Json(v))
-}
-
-fn approval_policy(
-    state: &crate::state::State,
-    tenant: &str,
-) -> Result<koban_respond::ApprovalPolicy, GuardError> {
-    let service = state
-        .service(tenant)
-        .map_err(|e| TriageError::Invalid(e.to_string()))?
-        .ok_or(crate::access::Denied::OtherTenant)?;
-    let service = koban_respond::Service::parse(&service)
-        .ok_or_else(|| TriageError::Invalid(format!("tenant {tenant}: service {service:?}")))?;
-    Ok(koban_respond::ApprovalPolicy::new(service))
 }

@@ -7,7 +7,9 @@
 //! ends `verified` or `unverified`. `tick` runs escalations, time-outs and expiries.
 
 mod book;
+mod guarded;
 
 pub use book::{
     ActionRequest, AgentAuth, Enrolled, Outcome, RespondError, ResponseBook, ENROL_TOKEN_TTL_MS,
 };
+pub use guarded::{approval_policy, decide_as, may_decide, respond_error};
