@@ -12,9 +12,12 @@ use crate::state::{now_ms, State};
 
 pub fn respond_error(e: RespondError) -> GuardError {
     match e {
-        RespondError::NotFound(what, id) => {
-            GuardError::Triage(TriageError::NotFound(what, id_num(&id)))
-        }
+        // Actions have numbers ("no action 7"); an agent id that is not there (or is
+        // another tenant's) is answered as plainly not found.
+        RespondError::NotFound(what, id) => match id.parse() {
+            Ok(n) => GuardError::Triage(TriageError::NotFound(what, n)),
+            Err(_) => GuardError::Denied(Denied::OtherTenant),
+        },
         RespondError::Invalid(m) => GuardError::Triage(TriageError::Invalid(m)),
         RespondError::Unauthorized(m) => GuardError::Triage(TriageError::Invalid(m.to_owned())),
         e @ (RespondError::Db(_) | RespondError::Key { .. }) => {
@@ -22,11 +25,6 @@ pub fn respond_error(e: RespondError) -> GuardError {
             GuardError::Triage(TriageError::Invalid("the response database failed".into()))
         }
     }
-}
-
-/// NotFound's ids are numbers; an agent id is shown in the message instead.
-fn id_num(id: &str) -> i64 {
-    id.parse().unwrap_or(0)
 }
 
 pub fn approval_policy(state: &State, tenant: &str) -> Result<ApprovalPolicy, GuardError> {
