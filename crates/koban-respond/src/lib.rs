@@ -6,6 +6,8 @@
 //!   replayed, stale or misaddressed ones are refused;
 //! - [`approval`]: the per-tenant gate (fully or semi-managed), timeouts, escalation;
 //! - [`lifecycle`]: an action's states, from the request to `verified` and its undo;
+//! - [`playbook`]: YAML playbooks checked whole when loaded, compiled into steps a
+//!   server carries out one by one (enrich, notify, run, branch);
 //! - [`nft`]: the nftables tables an agent loads, and the reading of what the kernel
 //!   holds, for verification.
 //!
@@ -18,9 +20,11 @@ pub mod command;
 mod error;
 pub mod lifecycle;
 pub mod nft;
+pub mod playbook;
 
 pub use action::{Action, Runner};
 pub use approval::{Actor, ApprovalPolicy, Gate, Service};
 pub use command::{Command, CommandSigner, CommandVerifier, SignedCommand};
 pub use error::{ActionError, KeyError, Refused, TransitionError};
 pub use lifecycle::{State, Step};
+pub use playbook::{Playbook, PlaybookError};
