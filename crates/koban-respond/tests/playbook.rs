@@ -51,7 +51,7 @@ fn subject(severity: Severity, techniques: &[&str]) -> Subject {
 
 #[test]
 fn a_good_playbook_loads_and_its_trigger_matches() {
-    let pb = Playbook::parse(CONTAIN).unwrap();
+    let pb = Playbook::parse(CONTAIN).expect("ok");
     assert_eq!(pb.id, "contain-encryption");
     assert!(pb.trigger.matches(&subject(Severity::Critical, &["T1486"])));
     // A sub-technique matches its parent; lower severity or another technique do not.
@@ -101,7 +101,7 @@ steps:
   - id: dup
     notify: b
 "#;
-    let errors = Playbook::parse(bad).unwrap_err();
+    let errors = Playbook::parse(bad).expect_err("an error");
     let paths: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     let expect = [
         "id: \"Bad Id\"",
@@ -131,7 +131,7 @@ steps:
     }
     assert_eq!(errors.len(), expect.len(), "{}", paths.join("\n"));
     // A YAML syntax error names its line.
-    let e = Playbook::parse("id: x\nsteps: [\n").unwrap_err();
+    let e = Playbook::parse("id: x\nsteps: [\n").expect_err("an error");
     assert!(e[0].path.starts_with("line "), "{e:?}");
 }
 
@@ -148,14 +148,14 @@ fn walk(pb: &Playbook, run: &mut RunState, answer: &dyn Fn(&str) -> Outcome) -> 
                 run.finish(&op, Outcome::Found);
             }
             Next::Notify { op, text } => {
-                done.push(format!("notify {}", text.unwrap()));
+                done.push(format!("notify {}", text.expect("ok")));
                 let op = op.clone();
                 run.finish(&op, Outcome::Done);
             }
             Next::Run {
                 op, action, ttl_ms, ..
             } => {
-                let action = action.unwrap();
+                let action = action.expect("ok");
                 done.push(format!("run {action} ttl {ttl_ms:?}"));
                 let (op, o) = (op.clone(), answer(action.kind()));
                 run.finish(&op, o);
@@ -166,7 +166,7 @@ fn walk(pb: &Playbook, run: &mut RunState, answer: &dyn Fn(&str) -> Outcome) -> 
 
 #[test]
 fn a_run_branches_on_the_outcome_of_its_actions() {
-    let pb = Playbook::parse(CONTAIN).unwrap();
+    let pb = Playbook::parse(CONTAIN).expect("ok");
     let s = subject(Severity::Critical, &["T1486"]);
     let mut run = RunState::new(&s);
     let steps = walk(&pb, &mut run, &|_| Outcome::Verified);
@@ -190,8 +190,8 @@ fn a_run_branches_on_the_outcome_of_its_actions() {
     // The state survives a round trip through the database between any two steps.
     let mut run = RunState::new(&s);
     let _ = pb.next(&mut run);
-    let saved = serde_json::to_string(&run).unwrap();
-    let back: RunState = serde_json::from_str(&saved).unwrap();
+    let saved = serde_json::to_string(&run).expect("ok");
+    let back: RunState = serde_json::from_str(&saved).expect("ok");
     assert_eq!(back, run);
 }
 
@@ -200,13 +200,13 @@ fn a_templated_value_is_checked_when_the_run_fills_it_in() {
     let pb = Playbook::parse(
         "id: b\ntrigger: {on: alert}\nsteps:\n  - run: block_ip\n    with: {ip: '{{src_ip}}'}\n",
     )
-    .unwrap();
+    .expect("ok");
     let mut s = subject(Severity::Low, &[]);
     s.entities.insert("src_ip".into(), "not-an-ip".into());
     let mut run = RunState::new(&s);
     match pb.next(&mut run) {
         Next::Run { action, .. } => {
-            let e = action.unwrap_err();
+            let e = action.expect_err("an error");
             assert!(e.contains("\"not-an-ip\" is not an IP"), "{e}");
         }
         other => panic!("{other:?}"),
@@ -215,7 +215,10 @@ fn a_templated_value_is_checked_when_the_run_fills_it_in() {
     let mut run = RunState::new(&s);
     match pb.next(&mut run) {
         Next::Run { action, .. } => {
-            assert_eq!(action.unwrap_err(), "with.ip: this run has no src_ip")
+            assert_eq!(
+                action.expect_err("an error"),
+                "with.ip: this run has no src_ip"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -223,9 +226,9 @@ fn a_templated_value_is_checked_when_the_run_fills_it_in() {
     let mut run = RunState::new(&s);
     match pb.next(&mut run) {
         Next::Run { action, .. } => assert_eq!(
-            action.unwrap().kind(),
+            action.expect("ok").kind(),
             Action::BlockIp {
-                ip: "198.51.100.0/24".parse().unwrap()
+                ip: "198.51.100.0/24".parse().expect("ok")
             }
             .kind()
         ),

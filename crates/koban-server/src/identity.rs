@@ -294,6 +294,45 @@ impl State {
         Ok(())
     }
 
+    /// The last response step copied into the audit log.
+    pub fn response_audited(&self) -> Result<i64, StateError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT last_id FROM response_audited WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Audits steps Koban took itself (an agent's report, a playbook, an expiry) as
+    /// `(at_ms, who, tenant, action, object, detail)`, and moves the cursor to
+    /// `through`, in one transaction: each step is audited once.
+    pub fn audit_response(
+        &self,
+        steps: &[(i64, String, String, String, String, String)],
+        through: i64,
+    ) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (at, who, tenant, action, object, detail) in steps {
+            tx.execute(
+                "INSERT INTO audit (at_ms, user, role, tenant, action, object, detail, remote)
+                 VALUES (?1, ?2, 'response', ?3, ?4, ?5, ?6, NULL)",
+                params![at, who, tenant, action, object, detail],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO response_audited (id, last_id) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET last_id = MAX(last_id, ?1)",
+            [through],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Audit entries about one tenant (or all), newest first.
     pub fn audit_log(
         &self,

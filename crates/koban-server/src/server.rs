@@ -290,26 +290,28 @@ pub async fn start_full(
             accept_task.abort();
         }));
     }
-    // Escalations, approval time-outs and expiring blocks, every few seconds.
+    // Escalations, approval time-outs and expiring blocks; playbooks started and
+    // walked; every step copied into incident timelines and the audit log.
     let mut rx = shutdown_rx.clone();
+    let (tick_alerts, tick_state) = (alerts.clone(), Arc::clone(&state));
     tasks.push(tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        let mut every = tokio::time::interval(RESPONSE_TICK);
         loop {
             tokio::select! {
                 _ = every.tick() => {}
                 _ = rx.changed() => break,
             }
-            let book = Arc::clone(&respond);
-            let ticked =
-                tokio::task::spawn_blocking(move || book.tick(crate::state::now_ms())).await;
-            match ticked {
-                Ok(Ok(changed)) => {
-                    for (id, what) in changed {
-                        tracing::info!(action = id, what, "response action");
-                    }
-                }
-                Ok(Err(e)) => tracing::error!(error = %e, "response tick"),
-                Err(_) => tracing::error!("response tick panicked"),
+            let (book, alerts, state) = (
+                Arc::clone(&respond),
+                tick_alerts.clone(),
+                Arc::clone(&tick_state),
+            );
+            let ticked = tokio::task::spawn_blocking(move || {
+                response_tick(&book, alerts.as_deref(), &state)
+            })
+            .await;
+            if ticked.is_err() {
+                tracing::error!("response tick panicked");
             }
         }
     }));
@@ -388,5 +390,34 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             return;
         }
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// How often escalations, expiries and playbooks are looked at.
+const RESPONSE_TICK: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn response_tick(
+    book: &crate::respond::ResponseBook,
+    alerts: Option<&crate::alerts::AlertBook>,
+    state: &State,
+) {
+    let now = crate::state::now_ms();
+    match book.tick(now) {
+        Ok(changed) => {
+            for (id, what) in changed {
+                tracing::info!(action = id, what, "response action");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "response tick"),
+    }
+    if let Some(alerts) = alerts {
+        match crate::respond::drive(book, alerts, state, now) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, "playbook runs started"),
+            Err(e) => tracing::error!(error = %e, "playbooks"),
+        }
+    }
+    if let Err(e) = crate::respond::mirror(book, alerts, state) {
+        tracing::error!(error = %e, "response log");
     }
 }

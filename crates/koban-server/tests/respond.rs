@@ -322,6 +322,7 @@ async fn actions_pass_the_gate_reach_the_agent_signed_and_end_verified() {
         steps,
         [
             "requested",
+            "awaiting_approval",
             "queued",
             "sent",
             "verified",

@@ -124,6 +124,14 @@ fn world() -> World {
     let respond = Arc::new(ResponseBook::open(&t.dir).expect("response book"));
     let enrol = respond.new_enrol_token("globex", 1).expect("enrol token");
     let agent = respond.enrol(&enrol, "gx-agent", 2).expect("enrol").agent;
+    respond
+        .put_playbook(
+            "globex",
+            "id: gx-playbook\nname: globex isolation\ntrigger: {on: alert}\nsteps: [{notify: gx-host}]\n",
+            "globex-admin",
+            3,
+        )
+        .expect("globex playbook");
     let action = respond
         .request(
             &ActionRequest {
@@ -133,6 +141,7 @@ fn world() -> World {
                 action: koban_respond::Action::IsolateHost {},
                 ttl_ms: None,
                 by: "globex-admin".into(),
+                run: None,
             },
             &koban_respond::Gate::AwaitApproval {
                 escalate_at_ms: i64::MAX / 4,
@@ -245,6 +254,9 @@ fn body_for(p: &str) -> String {
         r#"{"tenant":"globex"}"#.into()
     } else if p == "/api/v1/actions" {
         r#"{"tenant":"globex","agent":"{agent}","action":{"kind":"isolate_host"}}"#.into()
+    } else if p == "/api/v1/playbooks" {
+        r#"{"tenant":"globex","yaml":"id: evil\ntrigger: {on: alert}\nsteps: [{notify: x}]\n"}"#
+            .into()
     } else if p == "/api/v1/agents/enrol-tokens" {
         r#"{"tenant":"globex"}"#.into()
     } else if p == "/api/v1/agents/enrol" {
@@ -455,6 +467,12 @@ async fn no_customer_role_reaches_another_tenant_through_any_route_or_page() {
             .len(),
         1,
         "no action added for globex"
+    );
+    let playbooks = w.respond.playbooks(Some("globex")).expect("playbooks");
+    assert_eq!(
+        playbooks.len(),
+        1,
+        "no playbook added or deleted for globex"
     );
     assert!(st.users(Some("globex")).expect("users").is_empty());
     let a = w.book.alert(w.alert).expect("alert").expect("alert");

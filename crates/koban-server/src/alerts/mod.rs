@@ -8,6 +8,7 @@
 //! exceptions) the detection stage applies.
 
 mod dashboard;
+mod feed;
 mod policy;
 mod query;
 mod record;
@@ -20,6 +21,7 @@ use std::sync::Mutex;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+pub use feed::{subject_entities, ResponseStep};
 pub use policy::{Exception, Override, Policy};
 pub use query::{AlertFilter, IncidentFilter, Owner};
 pub use record::{Detected, Grouping, RecordReport};

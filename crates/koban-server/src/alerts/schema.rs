@@ -217,6 +217,12 @@ const MIGRATIONS: &[&str] = &["
         error TEXT
     );
     CREATE INDEX IF NOT EXISTS query_history_who ON query_history(who, id);
+",
+    // How far the response log (response.db) has been copied into incident timelines.
+    "CREATE TABLE response_copied (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_id INTEGER NOT NULL
+    );
 "];
 
 /// Runs the migrations not yet applied. The pipeline and the HTTP side open the file

@@ -21,6 +21,7 @@ mod hec;
 mod hunt;
 mod ingest;
 mod ops;
+mod playbooks;
 mod respond;
 mod rules;
 mod search;
@@ -134,6 +135,7 @@ pub fn app(state: AppState) -> Router {
         .merge(search::routes())
         .merge(hunt::routes())
         .merge(respond::routes())
+        .merge(playbooks::routes())
         .merge(cases::routes())
         .merge(rules::routes())
         .merge(crate::console::routes())

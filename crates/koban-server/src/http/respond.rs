@@ -349,6 +349,7 @@ async fn request(
             action,
             ttl_ms: body.ttl_s.map(|s| (s.min(365 * 86_400) * 1000) as i64),
             by: g.who.user.clone(),
+            run: None,
         };
         b.request(&r, &gate, now).map_err(respond_error)
     })

@@ -83,6 +83,52 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX action_steps_action ON action_steps(action, at_ms);",
     // The last spooled log line (the agent's sequence number) the server holds.
     "ALTER TABLE agents ADD COLUMN shipped_seq INTEGER NOT NULL DEFAULT 0;",
+    // Playbooks and their runs; and every step of an action or a run, in order, for
+    // the incident timeline and the audit log (`mirror.rs` copies it there).
+    "CREATE TABLE response_log (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        incident INTEGER,
+        at_ms INTEGER NOT NULL,
+        who TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        object TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE playbooks (
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
+        yaml TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE TABLE playbook_runs (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        playbook TEXT NOT NULL,
+        yaml TEXT NOT NULL,
+        subject_kind TEXT NOT NULL,
+        subject_id INTEGER NOT NULL,
+        incident INTEGER,
+        state TEXT NOT NULL,
+        run TEXT NOT NULL,
+        waiting_action INTEGER REFERENCES actions(id),
+        started_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        UNIQUE (tenant, playbook, subject_kind, subject_id)
+    );
+    CREATE INDEX playbook_runs_state ON playbook_runs(state);
+    -- The run and step that asked for an action: a run that restarts after a crash
+    -- finds its action instead of asking twice.
+    ALTER TABLE actions ADD COLUMN run INTEGER;
+    ALTER TABLE actions ADD COLUMN run_step TEXT;
+    CREATE INDEX actions_run ON actions(run, run_step);
+    CREATE TABLE playbook_cursor (
+        kind TEXT PRIMARY KEY,
+        last_id INTEGER NOT NULL
+    );",
 ];
 
 /// How long an agent's command stays valid after it is sent.
@@ -138,6 +184,8 @@ pub struct ActionRequest {
     /// Undo the action this long after it is verified (a 24-hour block).
     pub ttl_ms: Option<i64>,
     pub by: String,
+    /// The playbook run and step asking, when a playbook asks.
+    pub run: Option<(i64, String)>,
 }
 
 impl ResponseBook {
@@ -161,7 +209,7 @@ impl ResponseBook {
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -403,8 +451,8 @@ impl ResponseBook {
         let action_json = serde_json::to_string(&r.action).unwrap_or_default();
         tx.execute(
             "INSERT INTO actions (tenant, agent, incident, action, kind, state, requested_by,
-                 requested_ms, escalate_at_ms, expire_at_ms, ttl_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8)",
+                 requested_ms, escalate_at_ms, expire_at_ms, ttl_ms, updated_ms, run, run_step)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8, ?12, ?13)",
             params![
                 r.tenant,
                 agent,
@@ -416,13 +464,23 @@ impl ResponseBook {
                 now,
                 escalate,
                 expire,
-                r.ttl_ms
+                r.ttl_ms,
+                r.run.as_ref().map(|r| r.0),
+                r.run.as_ref().map(|r| r.1.as_str())
             ],
         )?;
         let id = tx.last_insert_rowid();
         step(&tx, id, now, "requested", &r.by, &r.action.to_string())?;
-        if state == ActionState::Queued {
-            step(&tx, id, now, "queued", &r.by, "no approval needed")?;
+        match state {
+            ActionState::Queued => step(&tx, id, now, "queued", &r.by, "no approval needed")?,
+            _ => step(
+                &tx,
+                id,
+                now,
+                "awaiting_approval",
+                &r.by,
+                "the tenant's service needs a customer admin's approval",
+            )?,
         }
         tx.commit()?;
         drop(conn);
@@ -431,8 +489,12 @@ impl ResponseBook {
 
     /// An approver's yes or no.
     pub fn decide(&self, id: i64, approve: bool, by: &str, now: i64) -> R<Value> {
-        let s = if approve { Step::Approve } else { Step::Reject };
-        self.advance(id, s, by, "", now)?;
+        let (s, said) = if approve {
+            (Step::Approve, "approved")
+        } else {
+            (Step::Reject, "rejected")
+        };
+        self.advance(id, s, by, said, now)?;
         self.conn().execute(
             "UPDATE actions SET decided_by = ?2, decided_ms = ?3 WHERE id = ?1",
             params![id, by, now],
@@ -661,7 +723,7 @@ fn action_json(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     }))
 }
 
-fn step(
+pub(super) fn step(
     tx: &rusqlite::Transaction<'_>,
     id: i64,
     at: i64,
@@ -671,6 +733,13 @@ fn step(
 ) -> R<()> {
     tx.execute(
         "INSERT INTO action_steps (action, at_ms, step, by, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, at, step, by, detail],
+    )?;
+    tx.execute(
+        "INSERT INTO response_log (tenant, incident, at_ms, who, kind, object, detail)
+         SELECT tenant, incident, ?2, ?4, 'action', 'action ' || id,
+                json_object('step', ?3, 'action', kind, 'detail', ?5)
+         FROM actions WHERE id = ?1",
         params![id, at, step, by, detail],
     )?;
     Ok(())
