@@ -110,6 +110,36 @@ async fn send(
     )
 }
 
+/// A console request with a session cookie; the page's HTML.
+async fn console(
+    state: &koban_server::http::AppState,
+    method: &str,
+    uri: &str,
+    cookie: &str,
+    form: Option<String>,
+) -> (StatusCode, String) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("cookie", format!("koban_session={cookie}"));
+    let body = match form {
+        Some(f) => {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+            Body::from(f)
+        }
+        None => Body::empty(),
+    };
+    let resp = app(state.clone())
+        .oneshot(req.body(body).expect("request"))
+        .await
+        .expect("response");
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .expect("body");
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// The agent's side: poll, check the signature, report `verified`.
 fn agent_runs(book: &ResponseBook, agent: &AgentAuth, verifier: &mut CommandVerifier) -> usize {
     let cmds: Vec<SignedCommand> = book.poll(agent, &json!({}), now()).expect("poll");
@@ -256,8 +286,47 @@ async fn playbooks_wait_for_the_customer_where_the_service_says_so_and_log_every
     let uri = format!("/api/v1/actions/{acme_action}/approve");
     let (s, _) = send(&state, "POST", &uri, &tokens["acme-viewer"], None).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "a viewer cannot approve");
-    let (s, v) = send(&state, "POST", &uri, &tokens["acme-admin"], None).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    // In the console: the viewer sees no button and its form post is refused; the
+    // customer admin approves there.
+    let (viewer_cookie, viewer_csrf) = st.create_session("acme-viewer", now()).expect("session");
+    let (admin_cookie, admin_csrf) = st.create_session("acme-admin", now()).expect("session");
+    let button = format!("id=\"approve-{acme_action}\"");
+    let (s, html) = console(&state, "GET", "/actions", &viewer_cookie, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("awaiting_approval") && !html.contains(&button),
+        "{html}"
+    );
+    let (s, html) = console(&state, "GET", "/actions", &admin_cookie, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(&button), "{html}");
+    assert!(
+        !html.contains("db-1"),
+        "globex's host is not on acme's page"
+    );
+    let decide = format!("/actions/{acme_action}/decide");
+    let (s, _) = console(
+        &state,
+        "POST",
+        &decide,
+        &viewer_cookie,
+        Some(format!("csrf={viewer_csrf}&decision=approve")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a viewer's form is refused");
+    let (s, _) = console(
+        &state,
+        "POST",
+        &decide,
+        &admin_cookie,
+        Some(format!("csrf={admin_csrf}&decision=approve")),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::SEE_OTHER,
+        "approved, back to the action's page"
+    );
     assert_eq!(agent_runs(&book, a_auth, a_ver), 1);
     drive(&book, &alerts, &st, now()).expect("drive");
     let runs = book.runs(Some("acme"), 10).expect("runs");
@@ -310,6 +379,18 @@ async fn playbooks_wait_for_the_customer_where_the_service_says_so_and_log_every
             && a.user == "acme-admin"
             && a.detail.contains("approved")),
         "the approval step is audited"
+    );
+    let (_, html) = console(
+        &state,
+        "GET",
+        &format!("/incidents/{incident}"),
+        &admin_cookie,
+        None,
+    )
+    .await;
+    assert!(
+        html.contains("playbook contain-execution run") && html.contains("Isolating web-1"),
+        "the incident page shows the playbook's steps"
     );
     // The other tenant's steps stay in its own incident.
     assert!(inc["log"]

@@ -336,6 +336,18 @@ async fn no_customer_role_reaches_another_tenant_through_any_route_or_page() {
         ("GET", "/sources".into(), None),
         ("GET", "/admin".into(), None),
         ("GET", "/hunt?tenant=globex".into(), None),
+        ("GET", "/actions?tenant=globex".into(), None),
+        ("GET", format!("/actions/{}", w.action), None),
+        (
+            "POST",
+            format!("/actions/{}/decide", w.action),
+            Some("decision=approve".into()),
+        ),
+        (
+            "POST",
+            format!("/actions/{}/decide", w.action),
+            Some("decision=reject".into()),
+        ),
         (
             "GET",
             "/timeline?tenant=globex&kind=host&value=gx-host".into(),

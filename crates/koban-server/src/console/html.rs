@@ -77,6 +77,7 @@ pub fn page(f: &Frame<'_>, body: &str) -> String {
         ("incidents", "/incidents"),
         ("rules", "/rules"),
         ("hunt", "/hunt"),
+        ("actions", "/actions"),
         ("sources", "/sources"),
     ];
     if matches!(f.who.role, Role::ProviderAdmin | Role::CustomerAdmin) {

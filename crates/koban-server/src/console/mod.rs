@@ -4,13 +4,15 @@
 //! carry the session's CSRF token; live updates come over server-sent events.
 //!
 //! - `i18n.rs`: English and Japanese; `html.rs`: escaping, the frame, CSS and script;
-//!   `charts.rs`: SVG bars and the ATT&CK heat map; `pages.rs`: each page's HTML.
+//!   `charts.rs`: SVG bars and the ATT&CK heat map; `pages.rs`: each page's HTML;
+//!   `hunting.rs` the hunt and timeline pages; `response.rs` actions, approvals, runs.
 
 mod charts;
 mod html;
 mod hunting;
 pub mod i18n;
 mod pages;
+mod response;
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -51,6 +53,9 @@ pub fn routes() -> Router<AppState> {
         .route("/hunt/save", post(hunting::save_search))
         .route("/timeline", get(hunting::timeline_page))
         .route("/console/hunt.js", get(hunting::hunt_js))
+        .route("/actions", get(response::actions_page))
+        .route("/actions/{id}", get(response::action_page))
+        .route("/actions/{id}/decide", post(response::decide))
         .route("/sources", get(sources))
         .route("/sources/token", post(source_token))
         .route("/admin", get(admin))

@@ -536,6 +536,16 @@ pub fn incident(lang: Lang, csrf: &str, i: &Value, can_triage: bool, can_comment
                 esc(s(&d["to"])),
                 esc(s(&d["note"]))
             ),
+            "response" => format!(
+                "<b>{}</b> {} — {}",
+                esc(s(&d["object"])),
+                esc(s(&d["step"])),
+                esc(if d["text"].is_string() {
+                    s(&d["text"])
+                } else {
+                    s(&d["detail"])
+                })
+            ),
             other => format!("{} {}", esc(other), esc(&d.to_string())),
         };
         let _ = write!(
