@@ -219,7 +219,7 @@ const MIGRATIONS: &[&str] = &["
     CREATE INDEX IF NOT EXISTS query_history_who ON query_history(who, id);
 ",
     // How far the response log (response.db) has been copied into incident timelines.
-    "CREATE TABLE response_copied (
+    "CREATE TABLE IF NOT EXISTS response_copied (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         last_id INTEGER NOT NULL
     );
