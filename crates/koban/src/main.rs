@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Work with response playbooks.
+    Playbook {
+        #[command(subcommand)]
+        command: PlaybookCommand,
+    },
     /// Run the intake server: syslog (UDP/TCP/TLS), HTTPS NDJSON, Elasticsearch _bulk,
     /// Splunk HEC and EVTX upload, every record durable in the WAL before it is acked.
     ///
@@ -152,6 +157,17 @@ enum RulesCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum PlaybookCommand {
+    /// Check playbook files (YAML) and report every error of each, by path, as the
+    /// server would on upload; exits 1 when one fails.
+    Check {
+        /// Playbook files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
 fn parse_level(s: &str) -> Result<Level, String> {
     Level::parse(s)
         .ok_or_else(|| format!("`{s}` is not one of informational, low, medium, high, critical"))
@@ -177,6 +193,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rules {
             command: RulesCommand::Check { paths },
         } => rules_check(&paths, &options),
+        Command::Playbook {
+            command: PlaybookCommand::Check { paths },
+        } => Ok(playbook_check(&paths)),
         Command::Hunt(args) => hunt_cmd(args, &config, &options),
         Command::Serve(args) => {
             let sc = serve::server_config(&config, args.data_dir.as_deref())?;
@@ -346,4 +365,37 @@ fn summary(
         by_level[1],
         by_level[0]
     );
+}
+
+/// `koban playbook check`: each file loaded as the server loads an upload.
+fn playbook_check(paths: &[PathBuf]) -> ExitCode {
+    let mut failed = 0;
+    for p in paths {
+        let text = match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("{}: {e}", p.display());
+                failed += 1;
+                continue;
+            }
+        };
+        match koban_respond::Playbook::parse(&text) {
+            Ok(pb) => {
+                let steps = pb.steps().count();
+                println!("{}: ok — {} ({steps} steps)", p.display(), pb.id);
+            }
+            Err(errors) => {
+                failed += 1;
+                println!("{}: {} errors", p.display(), errors.len());
+                for e in errors {
+                    println!("  {e}");
+                }
+            }
+        }
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
