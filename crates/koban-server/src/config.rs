@@ -7,7 +7,7 @@
 //! into types that cannot be wrong. No file at all gives working loopback defaults.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use koban_wal::FsyncPolicy;
@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub max_backlog_bytes: u64,
     pub retry_after_secs: u64,
     pub detection: DetectionConfig,
+    /// `[[respond.connectors]]`: where webhook and command actions go.
+    pub connectors: Vec<crate::respond::ConnectorConfig>,
 }
 
 /// `[detection]`: the global rule set and how alerts fold and group.
@@ -119,6 +121,7 @@ impl Default for ServerConfig {
             max_backlog_bytes: 1 << 30,
             retry_after_secs: 1,
             detection: DetectionConfig::default(),
+            connectors: Vec::new(),
         }
     }
 }
@@ -533,7 +536,53 @@ impl ServerConfig {
                 d.rules_poll_secs = n;
             }
         }
-        for section in ["server", "syslog", "wal", "backpressure", "detection"] {
+        if let Some(Value::Table(t)) = root.get("respond") {
+            let w = Walk::new(&mut errors, "respond.", t, &["connectors"]);
+            drop(w);
+            match t.get("connectors") {
+                None => {}
+                Some(Value::Array(items)) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let key = format!("respond.connectors[{i}]");
+                        match item {
+                            Value::Table(ct) => {
+                                let mut w = Walk::new(
+                                    &mut errors,
+                                    &format!("{key}."),
+                                    ct,
+                                    crate::respond::CONNECTOR_KEYS,
+                                );
+                                if let Some(cc) = connector(&mut w, ct) {
+                                    if c.connectors.iter().any(|o| o.name == cc.name) {
+                                        w.err("name", format!("{:?} is named twice", cc.name));
+                                    }
+                                    c.connectors.push(cc);
+                                }
+                            }
+                            other => errors.push(ConfigError {
+                                key,
+                                message: format!("expected a table, found {}", other.type_str()),
+                            }),
+                        }
+                    }
+                }
+                Some(other) => errors.push(ConfigError {
+                    key: "respond.connectors".into(),
+                    message: format!(
+                        "expected [[respond.connectors]] tables, found {}",
+                        other.type_str()
+                    ),
+                }),
+            }
+        }
+        for section in [
+            "server",
+            "syslog",
+            "wal",
+            "backpressure",
+            "detection",
+            "respond",
+        ] {
             if let Some(v) = root.get(section) {
                 if !v.is_table() {
                     errors.push(ConfigError {
@@ -564,6 +613,96 @@ impl ServerConfig {
         c.syslog_tls.listen = Some(any);
         c
     }
+}
+
+/// One `[[respond.connectors]]` table.
+fn connector(w: &mut Walk<'_, '_>, t: &Table) -> Option<crate::respond::ConnectorConfig> {
+    use crate::respond::{ConnectorConfig, ConnectorKind, WebhookUrl};
+    let name = w.name("name");
+    if name.is_none() && !t.contains_key("name") {
+        w.err("name", "missing");
+    }
+    let timeout_ms = w.uint("timeout_secs", 1).unwrap_or(15) * 1000;
+    let kind = match w.string("kind").as_deref() {
+        Some("webhook") => {
+            let url = match w.string("url") {
+                Some(u) => match WebhookUrl::parse(&u) {
+                    Ok(url) => Some(url),
+                    Err(e) => {
+                        w.err("url", e);
+                        None
+                    }
+                },
+                None => {
+                    w.err("url", "missing (a webhook posts to a URL)");
+                    None
+                }
+            };
+            // The HMAC key comes from the environment, never from this file.
+            let secret = match w.string("secret_env") {
+                Some(var) => match std::env::var(&var) {
+                    Ok(v) if v.len() >= 16 => Some(v),
+                    Ok(_) => {
+                        w.err("secret_env", format!("${var} is shorter than 16 bytes"));
+                        None
+                    }
+                    Err(_) => {
+                        w.err("secret_env", format!("${var} is not set"));
+                        None
+                    }
+                },
+                None => {
+                    w.err(
+                        "secret_env",
+                        "missing (the environment variable holding the HMAC key)",
+                    );
+                    None
+                }
+            };
+            let ca = w.string("ca_file").map(PathBuf::from);
+            ConnectorKind::Webhook {
+                url: url?,
+                secret: secret?,
+                ca_file: ca,
+            }
+        }
+        Some("command") => {
+            let program = match w.string("program") {
+                Some(p) if Path::new(&p).is_absolute() => Some(PathBuf::from(p)),
+                Some(p) => {
+                    w.err(
+                        "program",
+                        format!("{p:?}: give an absolute path (no shell, no PATH search)"),
+                    );
+                    None
+                }
+                None => {
+                    w.err("program", "missing");
+                    None
+                }
+            };
+            let args = w.strings("args").unwrap_or_default();
+            ConnectorKind::Command {
+                program: program?,
+                args,
+            }
+        }
+        Some(other) => {
+            w.err("kind", format!("{other:?}: use webhook or command"));
+            return None;
+        }
+        None => {
+            if !t.contains_key("kind") {
+                w.err("kind", "missing (webhook or command)");
+            }
+            return None;
+        }
+    };
+    Some(ConnectorConfig {
+        name: name?,
+        kind,
+        timeout_ms,
+    })
 }
 
 #[cfg(test)]

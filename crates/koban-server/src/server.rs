@@ -136,7 +136,11 @@ pub async fn start_full(
         )),
         None => None,
     };
-    let respond = Arc::new(crate::respond::ResponseBook::open(&dir)?);
+    let connectors = config.connectors.clone();
+    let respond = Arc::new(
+        crate::respond::ResponseBook::open(&dir)?
+            .with_connectors(connectors.iter().map(|c| c.name.clone()).collect()),
+    );
     let (cert, key) =
         tls::ensure_cert(&dir, config.tls_cert.as_deref(), config.tls_key.as_deref())?;
     let wal = Wal::open(
@@ -301,13 +305,14 @@ pub async fn start_full(
                 _ = every.tick() => {}
                 _ = rx.changed() => break,
             }
-            let (book, alerts, state) = (
+            let (book, alerts, state, connectors) = (
                 Arc::clone(&respond),
                 tick_alerts.clone(),
                 Arc::clone(&tick_state),
+                connectors.clone(),
             );
             let ticked = tokio::task::spawn_blocking(move || {
-                response_tick(&book, alerts.as_deref(), &state)
+                response_tick(&book, alerts.as_deref(), &state, &connectors)
             })
             .await;
             if ticked.is_err() {
@@ -400,6 +405,7 @@ fn response_tick(
     book: &crate::respond::ResponseBook,
     alerts: Option<&crate::alerts::AlertBook>,
     state: &State,
+    connectors: &[crate::respond::ConnectorConfig],
 ) {
     let now = crate::state::now_ms();
     match book.tick(now) {
@@ -417,6 +423,7 @@ fn response_tick(
             Err(e) => tracing::error!(error = %e, "playbooks"),
         }
     }
+    crate::respond::run_connectors(book, connectors, now);
     if let Err(e) = crate::respond::mirror(book, alerts, state) {
         tracing::error!(error = %e, "response log");
     }

@@ -26,6 +26,8 @@ pub struct Config {
     pub backpressure: Option<toml::Value>,
     #[serde(default)]
     pub detection: Option<toml::Value>,
+    #[serde(default)]
+    pub respond: Option<toml::Value>,
     /// The whole file as a table (empty without a file), for `koban serve`.
     #[serde(skip)]
     pub raw: toml::Table,

@@ -139,6 +139,8 @@ pub const ENROL_TOKEN_TTL_MS: i64 = 24 * 3_600_000;
 pub struct ResponseBook {
     conn: Mutex<Connection>,
     signer: CommandSigner,
+    /// The names of the configured connectors (`[[respond.connectors]]`).
+    connectors: Vec<String>,
 }
 
 /// What enrolment gives an agent.
@@ -206,7 +208,14 @@ impl ResponseBook {
         Ok(ResponseBook {
             conn: Mutex::new(conn),
             signer,
+            connectors: Vec::new(),
         })
+    }
+
+    /// The connectors actions may name.
+    pub fn with_connectors(mut self, names: Vec<String>) -> ResponseBook {
+        self.connectors = names;
+        self
     }
 
     pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -368,67 +377,143 @@ impl ResponseBook {
         let Some((id, state, ttl, undo_of)) = row else {
             return Err(RespondError::NotFound("command", o.number.to_string()));
         };
-        let from = parse_state(&state)?;
-        let step_done = if o.ran {
-            Step::Ran {
-                verified: o.verified,
-            }
-        } else {
-            Step::Fail
-        };
-        let to = from
-            .next(step_done)
-            .map_err(|e| RespondError::Invalid(e.to_string()))?;
-        let undo_at = match (to, ttl) {
-            (ActionState::Verified, Some(t)) => Some(now + t),
-            _ => None,
-        };
-        tx.execute(
-            "UPDATE actions SET state = ?2, ran_ms = ?3, detail = ?4, observed = ?5,
-                 undo_at_ms = ?6, updated_ms = ?3 WHERE id = ?1",
-            params![
-                id,
-                to.as_str(),
-                now,
-                o.detail,
-                o.observed.to_string(),
-                undo_at
-            ],
-        )?;
-        step(&tx, id, now, to.as_str(), &agent.id, &o.detail)?;
-        // A verified undo closes the action it undid.
-        if let (ActionState::Verified, Some(orig)) = (to, undo_of) {
-            close_undone(&tx, orig, id, now)?;
-        }
+        let to = finish(&tx, (id, &state, ttl, undo_of), o, &agent.id, now)?;
         tx.commit()?;
         Ok(json!({ "action": id, "state": to.as_str() }))
     }
 
+    /// Actions for connectors, approved (or needing no approval) and not yet run.
+    pub fn connector_queue(&self) -> R<Vec<(i64, String, Action)>> {
+        let conn = self.conn();
+        let mut q = conn.prepare(
+            "SELECT id, tenant, action FROM actions WHERE agent IS NULL AND state = 'queued'
+             ORDER BY id",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, tenant, action) = row?;
+            match serde_json::from_str(&action) {
+                Ok(a) => out.push((id, tenant, a)),
+                Err(e) => tracing::error!(action = id, error = %e, "stored action no longer loads"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A connector takes its action (queued → sent).
+    pub fn connector_sent(&self, id: i64, connector: &str, now: i64) -> R<()> {
+        self.advance(id, Step::Send, &format!("connector:{connector}"), "", now)
+            .map(|_| ())
+    }
+
+    /// What a connector's run came to: ran, and whether the answer confirms the state.
+    pub fn connector_result(&self, id: i64, connector: &str, o: &Outcome, now: i64) -> R<Value> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let (state, ttl, undo_of): (String, Option<i64>, Option<i64>) = tx
+            .query_row(
+                "SELECT state, ttl_ms, undo_of FROM actions WHERE id = ?1 AND agent IS NULL",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| RespondError::NotFound("action", id.to_string()))?;
+        let by = format!("connector:{connector}");
+        let to = finish(&tx, (id, &state, ttl, undo_of), o, &by, now)?;
+        tx.commit()?;
+        Ok(json!({ "action": id, "state": to.as_str() }))
+    }
+}
+
+/// Moves action `id` (in `state`) to what its runner observed; a verified undo closes
+/// the action it undid.
+fn finish(
+    tx: &rusqlite::Transaction<'_>,
+    (id, state, ttl, undo_of): (i64, &str, Option<i64>, Option<i64>),
+    o: &Outcome,
+    by: &str,
+    now: i64,
+) -> R<ActionState> {
+    let from = parse_state(state)?;
+    let step_done = if o.ran {
+        Step::Ran {
+            verified: o.verified,
+        }
+    } else {
+        Step::Fail
+    };
+    let to = from
+        .next(step_done)
+        .map_err(|e| RespondError::Invalid(e.to_string()))?;
+    let undo_at = match (to, ttl) {
+        (ActionState::Verified, Some(t)) => Some(now + t),
+        _ => None,
+    };
+    tx.execute(
+        "UPDATE actions SET state = ?2, ran_ms = ?3, detail = ?4, observed = ?5,
+                 undo_at_ms = ?6, updated_ms = ?3 WHERE id = ?1",
+        params![
+            id,
+            to.as_str(),
+            now,
+            o.detail,
+            o.observed.to_string(),
+            undo_at
+        ],
+    )?;
+    step(tx, id, now, to.as_str(), by, &o.detail)?;
+    if let (ActionState::Verified, Some(orig)) = (to, undo_of) {
+        close_undone(tx, orig, id, now)?;
+    }
+    Ok(to)
+}
+
+impl ResponseBook {
     /// Records a new action with its gate's verdict. Agent actions need an agent of
     /// the same tenant; connector actions run on the server (not yet: refused).
     pub fn request(&self, r: &ActionRequest, gate: &Gate, now: i64) -> R<Value> {
         r.action
             .validate()
             .map_err(|e| RespondError::Invalid(format!("action.{e}")))?;
-        if r.action.runner() == Runner::Connector {
-            return Err(RespondError::Invalid(format!(
-                "{}: connectors are not configured on this server yet",
-                r.action.kind()
-            )));
-        }
-        let agent = r.agent.as_deref().ok_or_else(|| {
-            RespondError::Invalid(format!("agent: {} runs on an agent", r.action.kind()))
-        })?;
+        let agent = match (&r.action, r.action.runner()) {
+            (Action::Webhook { connector, .. } | Action::Command { connector, .. }, _) => {
+                if !self.connectors.contains(connector) {
+                    return Err(RespondError::Invalid(format!(
+                        "action.connector: {connector:?} is not configured (configured: {})",
+                        if self.connectors.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            self.connectors.join(", ")
+                        }
+                    )));
+                }
+                None
+            }
+            (_, Runner::Agent | Runner::Connector) => {
+                Some(r.agent.as_deref().ok_or_else(|| {
+                    RespondError::Invalid(format!("agent: {} runs on an agent", r.action.kind()))
+                })?)
+            }
+        };
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let owner: Option<String> = tx
-            .query_row("SELECT tenant FROM agents WHERE id = ?1", [agent], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if owner.as_deref() != Some(r.tenant.as_str()) {
-            // Another tenant's agent is as absent as a missing one.
-            return Err(RespondError::NotFound("agent", agent.to_owned()));
+        if let Some(agent) = agent {
+            let owner: Option<String> = tx
+                .query_row("SELECT tenant FROM agents WHERE id = ?1", [agent], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if owner.as_deref() != Some(r.tenant.as_str()) {
+                // Another tenant's agent is as absent as a missing one.
+                return Err(RespondError::NotFound("agent", agent.to_owned()));
+            }
         }
         let (state, escalate, expire) = match gate {
             Gate::RunNow => (ActionState::Queued, None, None),

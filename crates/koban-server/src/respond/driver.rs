@@ -213,8 +213,9 @@ fn ask(
         return Ok(id);
     }
     let agent = match r.run.vars.get("agent") {
-        Some(a) => a.clone(),
-        None => {
+        _ if action.runner() == koban_respond::Runner::Connector => None,
+        Some(a) => Some(a.clone()),
+        None => Some({
             let host = r
                 .run
                 .vars
@@ -224,7 +225,7 @@ fn ask(
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no agent is enrolled for host {host}"))?
                 .0
-        }
+        }),
     };
     let policy = approval_policy(state, &r.tenant).map_err(|e| format!("{e:?}"))?;
     let mut gate = policy.gate(Actor::Playbook, now);
@@ -236,7 +237,7 @@ fn ask(
     }
     let req = ActionRequest {
         tenant: r.tenant.clone(),
-        agent: Some(agent),
+        agent,
         incident: r.incident,
         action,
         ttl_ms,

@@ -8,9 +8,11 @@
 //!
 //! `playbooks.rs` keeps playbooks and their runs; `driver.rs` starts runs on new alerts
 //! and incidents and walks them step by step; `mirror.rs` copies every step of an
-//! action or a run into the incident's timeline and the audit log.
+//! action or a run into the incident's timeline and the audit log; `connectors.rs`
+//! runs webhook (HMAC-signed) and command actions on the server.
 
 mod book;
+mod connectors;
 mod driver;
 mod guarded;
 mod mirror;
@@ -18,6 +20,9 @@ mod playbooks;
 
 pub use book::{
     ActionRequest, AgentAuth, Enrolled, Outcome, RespondError, ResponseBook, ENROL_TOKEN_TTL_MS,
+};
+pub use connectors::{
+    run_connectors, signature, ConnectorConfig, ConnectorKind, WebhookUrl, CONNECTOR_KEYS,
 };
 pub use driver::{drive, subject};
 pub use guarded::{approval_policy, decide_as, may_decide, respond_error};
