@@ -43,6 +43,8 @@ pub struct Host<'a> {
     pub servers: &'a [SocketAddr],
     pub probes: &'a [SocketAddr],
     pub dir: &'a Path,
+    /// Where domain blocks go (`/etc/hosts`).
+    pub hosts_file: &'a Path,
 }
 
 pub fn run(action: &Action, st: &mut AgentState, host: &Host<'_>) -> Report {
@@ -90,12 +92,15 @@ pub fn run(action: &Action, st: &mut AgentState, host: &Host<'_>) -> Report {
         Action::EnableAccount { user } => account(user, false),
         Action::QuarantineFile { path } => quarantine(st, host.dir, path),
         Action::RestoreFile { path } => restore(st, path),
-        Action::BlockDomain { .. } | Action::UnblockDomain { .. } | Action::CollectFiles { .. } => {
-            Report::failed(format!(
-                "{} is not carried out by this agent version yet",
-                action.kind()
-            ))
+        Action::BlockDomain { domain } => {
+            crate::hosts::set(host.hosts_file, &mut st.blocked_domains, domain, true)
         }
+        Action::UnblockDomain { domain } => {
+            crate::hosts::set(host.hosts_file, &mut st.blocked_domains, domain, false)
+        }
+        Action::CollectFiles { .. } => Report::failed(
+            "collect_files is carried out by the agent's upload step, not here".to_owned(),
+        ),
         Action::Webhook { .. } | Action::Command { .. } => Report::failed(format!(
             "{} runs on the server, not on an agent",
             action.kind()
@@ -110,6 +115,9 @@ pub fn reapply(st: &AgentState, host: &Host<'_>) -> Result<(), String> {
     }
     if !st.blocked.is_empty() {
         nft_load(&nft::block_script(&st.blocked))?;
+    }
+    if !st.blocked_domains.is_empty() {
+        crate::hosts::apply(host.hosts_file, &st.blocked_domains)?;
     }
     Ok(())
 }

@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! koban-agent enrol --server https://HOST:PORT --server-cert cert.pem --token kbe_… --state DIR
-//! koban-agent run   --state DIR [--tail FILE]… [--probe ADDR:PORT]… [--interval-ms 2000]
+//! koban-agent run   --state DIR [--tail FILE]… [--journal] [--probe ADDR:PORT]… [--interval-ms 2000]
 //! koban-agent verify --state DIR < command.json     (checks a signed command; acts on nothing)
 //! ```
 
 mod client;
 mod exec;
+mod hosts;
+mod journal;
 mod spool;
 mod state;
 mod tail;
@@ -70,6 +72,12 @@ enum Cmd {
         /// server is away.
         #[arg(long)]
         tail: Vec<String>,
+        /// Ship the systemd journal too (through journalctl, from its cursor).
+        #[arg(long)]
+        journal: bool,
+        /// The hosts file domain blocks are written to.
+        #[arg(long, default_value = "/etc/hosts")]
+        hosts_file: PathBuf,
         #[arg(long, default_value_t = 2000)]
         interval_ms: u64,
     },
@@ -103,11 +111,17 @@ fn main() {
             state,
             probe,
             tail,
+            journal,
+            hosts_file,
             interval_ms,
         } => run(
             &state,
             &probe,
-            &tail,
+            &Sources {
+                files: tail,
+                journal_since_s: journal.then(|| now_ms() / 1000),
+                hosts_file,
+            },
             Duration::from_millis(interval_ms.max(100)),
         ),
         Cmd::Verify { state } => verify(&state),
@@ -201,13 +215,30 @@ const SHIP_BYTES: usize = 1 << 20;
 
 /// Spools what the tailed files gained, then ships the backlog until the server stops
 /// answering. Returns whether the server took everything.
+/// What the agent ships: files it tails, and the journal from a start time.
+struct Sources {
+    files: Vec<String>,
+    /// Unix seconds to read the journal from before its first cursor; None: no journal.
+    journal_since_s: Option<i64>,
+    hosts_file: PathBuf,
+}
+
 fn ship(
     client: &Client,
     auth: &str,
     spool: &mut spool::Spool,
-    files: &[String],
+    sources: &Sources,
 ) -> Result<bool, String> {
-    for f in files {
+    if let Some(since) = sources.journal_since_s {
+        loop {
+            let entries = journal::read_new(spool.cursor(journal::SOURCE), since, BATCH)?;
+            if entries.is_empty() {
+                break;
+            }
+            spool.append_journal(journal::SOURCE, &entries)?;
+        }
+    }
+    for f in &sources.files {
         loop {
             let lines = tail::read_new(f, spool.position(f), BATCH)?;
             if lines.is_empty() {
@@ -240,7 +271,7 @@ fn ship(
 fn run(
     dir: &Path,
     probes: &[SocketAddr],
-    files: &[String],
+    sources: &Sources,
     interval: Duration,
 ) -> Result<(), String> {
     let mut st = state::load(dir)?;
@@ -252,6 +283,7 @@ fn run(
         servers: &servers,
         probes,
         dir,
+        hosts_file: &sources.hosts_file,
     };
     exec::reapply(&st, &host)?;
     let mut verifier = verifier(&st)?;
@@ -265,7 +297,7 @@ fn run(
     );
     loop {
         // Logs first: the spool fills whether or not the server answers.
-        match ship(&client, &auth, &mut spool, files) {
+        match ship(&client, &auth, &mut spool, sources) {
             Ok(true) => {
                 if !server_up {
                     eprintln!("koban-agent: the server is back; spool drained");

@@ -4,8 +4,9 @@
 //! agent loses nothing and sends nothing twice.
 //!
 //! Layout under `<state>/spool/`: segments `<first seq>.jsonl`, one record per line
-//! (`{"s": seq, "f": file, "o": end offset, "i": inode, "l": line}`), and `acked` (the
-//! last sequence number the server confirmed). The tail positions are recovered from
+//! (`{"s": seq, "f": file, "o": end offset, "i": inode, "l": line}`; journal entries
+//! carry the journal's cursor as `"c"` instead of an offset), and `acked` (the last
+//! sequence number the server confirmed). The tail positions are recovered from
 //! the records themselves, so a crash between spooling a line and noting its position
 //! cannot read the line again. A torn last record (a crash mid-write) is cut off.
 
@@ -26,6 +27,9 @@ struct Rec {
     o: u64,
     i: u64,
     l: String,
+    /// The journal cursor after this entry (journal sources only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<String>,
 }
 
 /// Where tailing a file stands: its inode and the offset after the last spooled line.
@@ -44,6 +48,8 @@ pub struct Spool {
     next: u64,
     acked: u64,
     positions: HashMap<String, Position>,
+    /// Journal source → the cursor after its last spooled entry.
+    cursors: HashMap<String, String>,
 }
 
 fn io(what: &Path, e: std::io::Error) -> String {
@@ -80,6 +86,7 @@ impl Spool {
             next: acked + 1,
             acked,
             positions: HashMap::new(),
+            cursors: HashMap::new(),
         };
         spool.recover()?;
         Ok(spool)
@@ -90,6 +97,11 @@ impl Spool {
         if let Ok(t) = std::fs::read_to_string(self.dir.join("positions.json")) {
             if let Ok(p) = serde_json::from_str(&t) {
                 self.positions = p;
+            }
+        }
+        if let Ok(t) = std::fs::read_to_string(self.dir.join("cursors.json")) {
+            if let Ok(c) = serde_json::from_str(&t) {
+                self.cursors = c;
             }
         }
         let segs: Vec<PathBuf> = self.segments.values().cloned().collect();
@@ -119,6 +131,11 @@ impl Spool {
                 };
                 good += got as u64;
                 self.next = self.next.max(rec.s + 1);
+                if let Some(c) = rec.c {
+                    // Records are in order: the last one's cursor is the newest.
+                    self.cursors.insert(rec.f, c);
+                    continue;
+                }
                 let pos = self.positions.entry(rec.f).or_default();
                 if rec.i != pos.inode || rec.o > pos.offset {
                     *pos = Position {
@@ -143,6 +160,35 @@ impl Spool {
         self.positions.get(file).copied().unwrap_or_default()
     }
 
+    /// The cursor after the last spooled entry of a journal source.
+    pub fn cursor(&self, source: &str) -> Option<&str> {
+        self.cursors.get(source).map(String::as_str)
+    }
+
+    /// Spools journal entries (each with the cursor after it), durably.
+    pub fn append_journal(
+        &mut self,
+        source: &str,
+        entries: &[(String, String)],
+    ) -> Result<(), String> {
+        let recs: Vec<Rec> = entries
+            .iter()
+            .map(|(line, cursor)| Rec {
+                s: 0,
+                f: source.to_owned(),
+                o: 0,
+                i: 0,
+                l: line.clone(),
+                c: Some(cursor.clone()),
+            })
+            .collect();
+        self.write(recs)?;
+        if let Some((_, c)) = entries.last() {
+            self.cursors.insert(source.to_owned(), c.clone());
+        }
+        Ok(())
+    }
+
     /// Lines waiting for the server.
     pub fn backlog(&self) -> u64 {
         self.next - 1 - self.acked
@@ -150,7 +196,27 @@ impl Spool {
 
     /// Spools lines of `file` (each with the position after it), durably.
     pub fn append(&mut self, file: &str, lines: &[(String, Position)]) -> Result<(), String> {
-        if lines.is_empty() {
+        let recs: Vec<Rec> = lines
+            .iter()
+            .map(|(line, pos)| Rec {
+                s: 0,
+                f: file.to_owned(),
+                o: pos.offset,
+                i: pos.inode,
+                l: line.clone(),
+                c: None,
+            })
+            .collect();
+        self.write(recs)?;
+        if let Some((_, last)) = lines.last() {
+            self.positions.insert(file.to_owned(), *last);
+        }
+        Ok(())
+    }
+
+    /// Numbers the records, appends them to the current segment and fsyncs.
+    fn write(&mut self, recs: Vec<Rec>) -> Result<(), String> {
+        if recs.is_empty() {
             return Ok(());
         }
         let roll = self
@@ -169,14 +235,8 @@ impl Spool {
             self.current = Some((f, size));
         }
         let mut buf = String::new();
-        for (line, pos) in lines {
-            let rec = Rec {
-                s: self.next,
-                f: file.to_owned(),
-                o: pos.offset,
-                i: pos.inode,
-                l: line.clone(),
-            };
+        for mut rec in recs {
+            rec.s = self.next;
             buf.push_str(&serde_json::to_string(&rec).unwrap_or_default());
             buf.push('\n');
             self.next += 1;
@@ -186,9 +246,6 @@ impl Spool {
             .map_err(|e| format!("spool write: {e}"))?;
         f.sync_data().map_err(|e| format!("spool sync: {e}"))?;
         *size += buf.len() as u64;
-        if let Some((_, last)) = lines.last() {
-            self.positions.insert(file.to_owned(), *last);
-        }
         Ok(())
     }
 
@@ -263,6 +320,17 @@ impl Spool {
         File::open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))?;
+        let p = self.dir.join("cursors.json");
+        let tmp = self.dir.join("cursors.json.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_string(&self.cursors).unwrap_or_default(),
+        )
+        .map_err(|e| io(&tmp, e))?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io(&tmp, e))?;
         std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))
     }
 }
@@ -328,6 +396,39 @@ mod tests {
         // Acks beyond what exists, or behind, change nothing.
         s.ack(1_000).expect("ack");
         s.ack(3).expect("ack");
+        assert_eq!(s.backlog(), 0);
+    }
+
+    #[test]
+    fn journal_cursors_come_back_from_the_records_and_after_segments_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Spool::open(dir.path()).expect("open");
+        assert_eq!(s.cursor("journal"), None);
+        let entries: Vec<(String, String)> = (0..3)
+            .map(|i| (format!("{{\"MESSAGE\":\"m{i}\"}}"), format!("s=a;i={i}")))
+            .collect();
+        s.append_journal("journal", &entries).expect("append");
+        s.append(
+            "/var/log/app.log",
+            &[(
+                "a file line".into(),
+                Position {
+                    inode: 7,
+                    offset: 12,
+                },
+            )],
+        )
+        .expect("append");
+        drop(s);
+        let mut s = Spool::open(dir.path()).expect("reopen");
+        assert_eq!(s.cursor("journal"), Some("s=a;i=2"));
+        assert_eq!(s.position("/var/log/app.log").offset, 12);
+        let (first, lines) = s.pending(10, 1 << 20).expect("pending");
+        assert_eq!((first, lines.len()), (1, 4));
+        s.ack(4).expect("ack");
+        drop(s);
+        let s = Spool::open(dir.path()).expect("reopen");
+        assert_eq!(s.cursor("journal"), Some("s=a;i=2"));
         assert_eq!(s.backlog(), 0);
     }
 }
