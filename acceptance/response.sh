@@ -12,8 +12,12 @@
 #     only the server reachable, and its verification must say so; release restores the
 #     probe. The same for a block of 10.77.0.3.
 #
+#     A domain block (the namespace's own hosts file and resolver) the same way; a
+#     file collected for forensics arrives identical.
 #  3. the agent's spool: the server stops for a minute while the agent reads 100,000
 #     lines from a file it tails; after the restart every line is stored exactly once.
+#     Then 200 journal entries (systemd-cat; journald started when the machine has
+#     none) arrive through the agent's journal shipping, each once.
 #
 #  4. playbooks: the provider's playbook (acceptance/response/contain.yml) for every
 #     tenant; a line the agent ships matches acceptance/response/rules/dropper.yml. For
@@ -34,6 +38,7 @@ cleanup() {
     stop_started
     ip netns del "$NS" 2>/dev/null || true
     ip link del kbn-host 2>/dev/null || true
+    rm -rf "/etc/netns/$NS"
 }
 trap cleanup EXIT
 FAILED=0
@@ -62,6 +67,18 @@ echo "== 2. isolation and IP block in network namespaces"
 AGENT="$ROOT/target/release/koban-agent"
 ip netns del "$NS" 2>/dev/null || true
 ip link del kbn-host 2>/dev/null || true
+# Inside the namespace /etc/hosts and /etc/resolv.conf are its own (ip netns exec
+# bind-mounts /etc/netns/NAME/*): domain blocks never touch this machine's hosts file,
+# and DNS fails at once instead of timing out.
+mkdir -p "/etc/netns/$NS"
+cp /etc/hosts "/etc/netns/$NS/hosts"
+printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"/etc/netns/$NS/resolv.conf"
+# The journal the agent ships: journald runs here unless the machine has one.
+if [[ ! -S /run/systemd/journal/socket ]]; then
+    /lib/systemd/systemd-journald >"$OUT/journald.log" 2>&1 &
+    STARTED_PIDS+=($!)
+    for _ in $(seq 50); do [[ -S /run/systemd/journal/socket ]] && break; sleep 0.1; done
+fi
 ip netns add "$NS"
 ip link add kbn-host type veth peer name kbn-agent0
 ip link set kbn-agent0 netns "$NS"
@@ -101,7 +118,7 @@ AGENT_ID="$(jq -r .agent "$OUT/agent-state/agent.json")"
 APPLOG="$OUT/app.log"
 : >"$APPLOG"
 ip netns exec "$NS" "$AGENT" run --state "$OUT/agent-state" --probe 10.77.0.3:9999 --tail "$APPLOG" \
-    --interval-ms 500 >"$OUT/agent.out" 2>"$OUT/agent.err" &
+    --journal --interval-ms 500 >"$OUT/agent.out" 2>"$OUT/agent.err" &
 AGENT1_PID=$!
 STARTED_PIDS+=($AGENT1_PID)
 
@@ -154,6 +171,32 @@ ok=1
     $unb_probe == 1 && $srv_state == failed && $srv_server == 1 ]] && ok=0
 check ip-block $ok "block: $blk_state, probe $blk_probe, server $blk_server ($blk_detail); unblock: $unb_state, probe $unb_probe; blocking the server's network: $srv_state, server still $srv_server"
 
+# A domain block: the namespace's resolver sends the domain nowhere; unblock undoes it.
+resolves() { { ip netns exec "$NS" timeout 5 getent ahosts "$1" || true; } | awk '{print $1}' | sort -u | tr '\n' ' '; }
+DOM="$(act '{"kind":"block_domain","domain":"evil.example"}')"
+dom_state="$(settle "$DOM")"
+dom_resolves="$(resolves evil.example)"
+dom_www="$(resolves www.evil.example)"
+UND="$(undo "$DOM")"
+und_state="$(settle "$UND")"
+und_resolves="$(resolves evil.example)"
+ok=1
+[[ $dom_state == verified && $dom_resolves == "0.0.0.0 :: " && $und_state == verified &&
+    -z $und_resolves ]] && ok=0
+check domain-block $ok "block: $dom_state, evil.example → ${dom_resolves:-nothing}, www → ${dom_www:-nothing}; unblock: $und_state, resolves to ${und_resolves:-nothing}"
+
+# Forensics: a file collected from the host, kept on the server with its hash.
+head -c 300000 /dev/urandom >"$OUT/suspicious.bin"
+COL="$(act "$(jq -cn --arg p "$OUT/suspicious.bin" '{kind:"collect_files",paths:[$p]}')")"
+col_state="$(settle "$COL")"
+col_detail="$(api GET "/api/v1/actions/$COL" | jq -r .detail)"
+curl -sS --fail --cacert "$CERT" --resolve "localhost:$PORT:10.77.0.1" -H "Authorization: Bearer $ADMIN_TOKEN" \
+    -o "$OUT/collected.bin" "https://localhost:$PORT/api/v1/evidence/$COL/0"
+col_same=$([[ "$(sha256sum <"$OUT/suspicious.bin")" == "$(sha256sum <"$OUT/collected.bin")" ]] && echo yes || echo no)
+ok=1
+[[ $col_state == verified && $col_same == yes ]] && ok=0
+check collect-files $ok "collect_files: $col_state ($col_detail); the downloaded copy is identical: $col_same"
+
 # Semi-managed: the provider's request waits; nothing runs until approved.
 api PUT /api/v1/tenants/acme/service '{"service":"semi_managed"}' >/dev/null
 WAIT="$(act '{"kind":"isolate_host"}')"
@@ -173,7 +216,7 @@ with open(sys.argv[1], 'a') as f:
     for i in range(int(sys.argv[2]), int(sys.argv[3])):
         f.write(json.dumps({'n': i, 'host': 'web-01', 'message': f'spool test line {i}'}) + '\n')
 " "$APPLOG" "$1" "$2"; }
-total() { api POST /api/v1/search '{"tenant":"acme","limit":1}' | jq -r .total; }
+total() { api POST /api/v1/search '{"tenant":"acme","text":"spool","limit":1}' | jq -r .total; }
 lines 0 50000
 for _ in $(seq 240); do [[ "$(total)" -ge 50000 ]] && break; sleep 0.5; done
 shipped_before="$(total)"
@@ -196,6 +239,17 @@ distinct="$(api POST /api/v1/search '{"tenant":"acme","limit":0,"count_by":"n"}'
 ok=1
 [[ $stored == 100000 && $top == 1 && $distinct == 100000 ]] && ok=0
 check spool $ok "100000 lines, server down ${outage}s (stored before the stop: $shipped_before; spool files held $spooled records, acked ones included until their segment is dropped); after the restart: $stored stored, $distinct distinct, most copies of one line: $top"
+
+echo "== 3b. the journal"
+# 200 entries through journald; the agent reads them with journalctl after its cursor.
+for i in $(seq 200); do echo "kbnjournalprobe entry $i"; done | systemd-cat -t koban-acceptance
+jtotal() { api POST /api/v1/search '{"tenant":"acme","text":"kbnjournalprobe","limit":1}' | jq -r .total; }
+for _ in $(seq 120); do [[ "$(jtotal)" -ge 200 ]] && break; sleep 0.5; done
+sleep 2
+jstored="$(jtotal)"
+ok=1
+[[ $jstored == 200 ]] && ok=0
+check journal $ok "200 journal entries written (systemd-cat) → $jstored stored from the agent's journal shipping"
 
 echo "== 4. playbooks: approval in the browser (semi-managed), at once (fully managed)"
 PACKAGES=(chromium fonts-noto-cjk)

@@ -358,7 +358,12 @@ fn run(
             // lead to the same command being carried out twice from a replay.
             st.last_number = verifier.last_number();
             state::save(dir, &st)?;
-            let report = exec::run(&command.action, &mut st, &host);
+            let report = match &command.action {
+                koban_respond::Action::CollectFiles { paths } => {
+                    collect(&client, &auth, command.number, paths)
+                }
+                action => exec::run(action, &mut st, &host),
+            };
             state::save(dir, &st)?;
             eprintln!(
                 "koban-agent: command {} ({}): ran {}, verified {}: {}",
@@ -394,5 +399,52 @@ fn verify(dir: &Path) -> Result<(), String> {
             Ok(())
         }
         Err(why) => Err(format!("refused: {why}")),
+    }
+}
+
+/// The largest file the agent uploads for `collect_files`.
+const MAX_COLLECT_BYTES: u64 = 16 << 20;
+
+/// `collect_files`: each file read, hashed and uploaded for command `number`; verified
+/// when the server kept every one with the same SHA-256.
+fn collect(client: &Client, auth: &str, number: u64, paths: &[String]) -> exec::Report {
+    let mut observed = Vec::new();
+    let mut kept = 0;
+    for p in paths {
+        let entry = match std::fs::metadata(p) {
+            Err(e) => json!({ "path": p, "kept": false, "why": e.to_string() }),
+            Ok(m) if !m.is_file() => {
+                json!({ "path": p, "kept": false, "why": "not a regular file" })
+            }
+            Ok(m) if m.len() > MAX_COLLECT_BYTES => json!({ "path": p, "kept": false,
+                "why": format!("{} bytes, over the {MAX_COLLECT_BYTES}-byte limit", m.len()) }),
+            Ok(_) => match std::fs::read(p) {
+                Err(e) => json!({ "path": p, "kept": false, "why": e.to_string() }),
+                Ok(data) => {
+                    let sha = client::hex(&client::fingerprint(&data));
+                    let body = json!({ "number": number, "path": p, "sha256": sha,
+                                       "data": B64.encode(&data) });
+                    match client.post("/api/v1/agents/files", Some(auth), &body) {
+                        Ok(v) if v["matches"].as_bool() == Some(true) => {
+                            kept += 1;
+                            json!({ "path": p, "kept": true, "bytes": data.len(), "sha256": sha })
+                        }
+                        Ok(v) => json!({ "path": p, "kept": false, "sha256": sha,
+                                         "why": format!("the server's hash differs: {v}") }),
+                        Err(e) => json!({ "path": p, "kept": false, "why": e.to_string() }),
+                    }
+                }
+            },
+        };
+        observed.push(entry);
+    }
+    exec::Report {
+        ran: true,
+        verified: kept == paths.len(),
+        detail: format!(
+            "{kept}/{} files kept on the server, SHA-256 checked on both sides",
+            paths.len()
+        ),
+        observed: serde_json::Value::Array(observed),
     }
 }

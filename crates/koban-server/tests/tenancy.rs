@@ -261,6 +261,8 @@ fn body_for(p: &str) -> String {
         r#"{"tenant":"globex"}"#.into()
     } else if p == "/api/v1/agents/enrol" {
         r#"{"token":"kbe_not-a-token","hostname":"evil"}"#.into()
+    } else if p == "/api/v1/agents/files" {
+        r#"{"number":1,"path":"/etc/shadow","sha256":"00","data":"AA=="}"#.into()
     } else if p == "/api/v1/agents/logs" {
         r#"{"first":1,"lines":["forged line"]}"#.into()
     } else if p == "/api/v1/agents/result" {
@@ -277,7 +279,7 @@ fn fill(path: &str, w: &World) -> String {
         w.alert
     } else if path.contains("/exceptions/") {
         w.exception
-    } else if path.starts_with("/api/v1/actions/") {
+    } else if path.starts_with("/api/v1/actions/") || path.starts_with("/api/v1/evidence/") {
         w.action
     } else {
         w.incident
@@ -288,6 +290,7 @@ fn fill(path: &str, w: &World) -> String {
         .replace("{rule}", "sweep-rule")
         .replace("{severity}", "high")
         .replace("{decision}", "approve")
+        .replace("{index}", "0")
 }
 
 /// Is this answer a refusal (or, for a list, free of globex)?
@@ -415,6 +418,7 @@ async fn no_customer_role_reaches_another_tenant_through_any_route_or_page() {
                         | "/api/v1/agents/poll"
                         | "/api/v1/agents/result"
                         | "/api/v1/agents/logs"
+                        | "/api/v1/agents/files"
                 );
                 let refused = refused(status, &text, list)
                     || (agent_route && status == StatusCode::UNAUTHORIZED);

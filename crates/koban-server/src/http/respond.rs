@@ -7,12 +7,14 @@
 //! POST /api/v1/agents/poll           {"status"}           → {"commands":[{"payload","signature"}]}
 //! POST /api/v1/agents/result         {"number","ran","verified","detail","observed"}
 //! POST /api/v1/agents/logs           {"first": seq, "lines": […]}   → {"acked": seq}
+//! POST /api/v1/agents/files          {"number","path","sha256","data": base64}  (collect_files)
 //! users:
 //! POST /api/v1/agents/enrol-tokens   {"tenant"}           → {"token","expires_ms"}   (tenant admin)
 //! GET  /api/v1/agents?tenant=
 //! POST /api/v1/actions               {"tenant","agent","action":{"kind",…},"incident"?,"ttl_s"?}
 //! GET  /api/v1/actions?tenant=&limit=    GET /api/v1/actions/{id}
 //! POST /api/v1/actions/{id}/approve | /reject | /undo
+//! GET  /api/v1/evidence/{action}/{index}   a collected file (its action's `files`)
 //! ```
 //!
 //! Every user route asks the [`Guard`](crate::guard::Guard) first (tenant, role,
@@ -46,6 +48,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/agents/poll", post(poll))
         .route("/api/v1/agents/result", post(result))
         .route("/api/v1/agents/logs", post(logs))
+        .route("/api/v1/agents/files", post(files))
+        .route("/api/v1/evidence/{id}/{index}", get(evidence_file))
         .route("/api/v1/agents/enrol-tokens", post(enrol_token))
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/actions", get(actions).post(request))
@@ -367,4 +371,77 @@ async fn decide(
     let state = Arc::clone(&st.state);
     let v = blocking(move || decide_as(&g, &state, &b, id, &decision)).await?;
     Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBody {
+    number: u64,
+    path: String,
+    sha256: String,
+    data: String,
+}
+
+async fn files(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<FileBody>,
+) -> Result<Json<Value>, ApiError> {
+    use base64::Engine;
+    let (b, agent) = agent_auth(&st, &headers).await?;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(body.data.trim())
+        .map_err(|e| ApiError::invalid(format!("data: not base64: {e}")))?;
+    let v = blocking(move || {
+        b.store_evidence(
+            &agent,
+            body.number,
+            &body.path,
+            &body.sha256,
+            &data,
+            now_ms(),
+        )
+        .map_err(respond_error)
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+async fn evidence_file(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((id, index)): Path<(i64, i64)>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let b = book(&st)?;
+    let g = guard(&st, caller)?;
+    let (path, data) = blocking(move || {
+        let (tenant, _) = b.action(id).map_err(respond_error)?;
+        g.allow(
+            Some(&tenant),
+            Access::Read,
+            &format!("action {id}"),
+            &format!("evidence file {index}"),
+        )?;
+        b.evidence_file(id, index).map_err(respond_error)
+    })
+    .await?;
+    let name: String = path
+        .rsplit('/')
+        .next()
+        .unwrap_or("file")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || ".-_".contains(*c))
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{id}-{index}-{name}\""),
+            ),
+        ],
+        data,
+    )
+        .into_response())
 }

@@ -129,6 +129,18 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT PRIMARY KEY,
         last_id INTEGER NOT NULL
     );",
+    // Files agents collected for forensics (evidence.rs).
+    "CREATE TABLE evidence (
+        action INTEGER NOT NULL REFERENCES actions(id),
+        idx INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        agent_sha256 TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        kept TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (action, idx)
+    );",
 ];
 
 /// How long an agent's command stays valid after it is sent.
@@ -141,6 +153,8 @@ pub struct ResponseBook {
     signer: CommandSigner,
     /// The names of the configured connectors (`[[respond.connectors]]`).
     connectors: Vec<String>,
+    /// The data dir (collected files go under `evidence/`).
+    dir: std::path::PathBuf,
 }
 
 /// What enrolment gives an agent.
@@ -209,6 +223,7 @@ impl ResponseBook {
             conn: Mutex::new(conn),
             signer,
             connectors: Vec::new(),
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -216,6 +231,10 @@ impl ResponseBook {
     pub fn with_connectors(mut self, names: Vec<String>) -> ResponseBook {
         self.connectors = names;
         self
+    }
+
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -715,6 +734,9 @@ impl ResponseBook {
             })?
             .collect::<Result<_, _>>()?;
         v["steps"] = Value::Array(steps);
+        drop(q);
+        drop(conn);
+        v["files"] = Value::Array(self.evidence(id)?);
         let tenant = v["tenant"].as_str().unwrap_or_default().to_owned();
         Ok((tenant, v))
     }

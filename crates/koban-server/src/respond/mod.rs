@@ -14,6 +14,7 @@
 mod book;
 mod connectors;
 mod driver;
+mod evidence;
 mod guarded;
 mod mirror;
 mod playbooks;
@@ -25,6 +26,7 @@ pub use connectors::{
     run_connectors, signature, ConnectorConfig, ConnectorKind, WebhookUrl, CONNECTOR_KEYS,
 };
 pub use driver::{drive, subject};
+pub use evidence::MAX_EVIDENCE_BYTES;
 pub use guarded::{approval_policy, decide_as, may_decide, respond_error};
 pub use mirror::mirror;
 pub use playbooks::{LogEntry, OpenRun, ALL_TENANTS};
