@@ -256,6 +256,36 @@ impl State {
         Ok(())
     }
 
+    /// Sets a tenant's approval timeout and escalation contact (None: the default).
+    pub fn set_approval(
+        &self,
+        tenant: &str,
+        timeout_ms: Option<i64>,
+        escalate_to: Option<&str>,
+    ) -> Result<(), StateError> {
+        let n = self.conn().execute(
+            "UPDATE tenants SET approval_timeout_ms = ?2, escalate_to = ?3 WHERE name = ?1",
+            params![tenant, timeout_ms, escalate_to],
+        )?;
+        if n == 0 {
+            return Err(StateError::NoTenant(tenant.into()));
+        }
+        Ok(())
+    }
+
+    /// A tenant's approval timeout and escalation contact, as set.
+    pub fn approval(&self, tenant: &str) -> Result<(Option<i64>, Option<String>), StateError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT approval_timeout_ms, escalate_to FROM tenants WHERE name = ?1",
+                [tenant],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((None, None)))
+    }
+
     pub fn service(&self, tenant: &str) -> Result<Option<String>, StateError> {
         Ok(self
             .conn()

@@ -408,7 +408,8 @@ fn response_tick(
     connectors: &[crate::respond::ConnectorConfig],
 ) {
     let now = crate::state::now_ms();
-    match book.tick(now) {
+    let contact = |tenant: &str| state.approval(tenant).ok().and_then(|a| a.1);
+    match book.tick(now, &contact) {
         Ok(changed) => {
             for (id, what) in changed {
                 tracing::info!(action = id, what, "response action");

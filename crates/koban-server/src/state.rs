@@ -100,6 +100,10 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY CHECK (id = 1),
         last_id INTEGER NOT NULL
     );",
+    // A tenant's approval settings: how long a request waits before it escalates (and
+    // again before it expires), and who is told when it does.
+    "ALTER TABLE tenants ADD COLUMN approval_timeout_ms INTEGER;
+    ALTER TABLE tenants ADD COLUMN escalate_to TEXT;",
 ];
 
 pub struct State {

@@ -229,6 +229,27 @@ async fn playbooks_wait_for_the_customer_where_the_service_says_so_and_log_every
     .await;
     assert_eq!(v["playbooks"][0]["id"], "contain-execution", "{v}");
 
+    // acme's approval settings: its admin sets them, its viewer cannot.
+    let approval = json!({"timeout_s": 60, "escalate_to": "oncall@acme.example"});
+    let (s, _) = send(
+        &state,
+        "PUT",
+        "/api/v1/tenants/acme/approval",
+        &tokens["acme-viewer"],
+        Some(approval.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = send(
+        &state,
+        "PUT",
+        "/api/v1/tenants/acme/approval",
+        &tokens["acme-admin"],
+        Some(approval),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
     // Agents on both hosts.
     let mut agents = Vec::new();
     for (tenant, host) in [("acme", "web-1"), ("globex", "db-1.corp.example")] {
@@ -314,6 +335,16 @@ async fn playbooks_wait_for_the_customer_where_the_service_says_so_and_log_every
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "a viewer's form is refused");
+    // Unanswered past acme's 60 s, it escalates to acme's contact.
+    let contact = |t: &str| st.approval(t).ok().and_then(|a| a.1);
+    let changed = book.tick(now() + 61_000, &contact).expect("tick");
+    assert_eq!(changed, vec![(acme_action, "escalated")]);
+    let (_, a) = book.action(acme_action).expect("action");
+    assert_eq!(a["state"], "escalated");
+    assert!(
+        a.to_string().contains("escalated to oncall@acme.example"),
+        "{a}"
+    );
     let (s, _) = console(
         &state,
         "POST",

@@ -238,6 +238,8 @@ fn body_for(p: &str) -> String {
         r#"[{"name":"x","kind":"host","patterns":["*"],"criticality":"low"}]"#.into()
     } else if p.contains("/sla/") {
         r#"{"detect_s":1,"acknowledge_s":1,"contain_s":1,"resolve_s":1}"#.into()
+    } else if p.ends_with("/approval") {
+        r#"{"timeout_s":60,"escalate_to":"mallory@evil.example"}"#.into()
     } else if p.ends_with("/service") {
         r#"{"service":"semi_managed"}"#.into()
     } else if p == "/api/v1/tenants" {

@@ -6,6 +6,7 @@
 //! POST /api/v1/tenants            {"name", "service"?: "fully_managed"|"semi_managed"}   provider admin
 //! GET  /api/v1/tenants            all for provider users, one's own for customers
 //! PUT  /api/v1/tenants/{t}/service {"service"}                                          provider admin
+//! PUT  /api/v1/tenants/{t}/approval {"timeout_s"?, "escalate_to"?}                       tenant admin
 //! POST /api/v1/tokens             {"tenant", "source"}                                  tenant admin
 //! GET  /api/v1/users?tenant=
 //! POST /api/v1/users              {"name", "password", "role", "tenant"?}
@@ -32,6 +33,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/me", get(me))
         .route("/api/v1/tenants", post(add_tenant).get(list_tenants))
         .route("/api/v1/tenants/{tenant}/service", put(set_service))
+        .route("/api/v1/tenants/{tenant}/approval", put(set_approval))
         .route("/api/v1/tokens", post(create_token))
         .route("/api/v1/users", post(add_user).get(list_users))
         .route("/api/v1/audit", get(audit))
@@ -129,6 +131,60 @@ async fn set_service(
         .set_service(&tenant, &req.service)
         .map_err(state_error)?;
     Ok(Json(json!({"tenant": tenant, "service": req.service})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Approval {
+    /// How long a request waits before it escalates, and again before it expires.
+    timeout_s: Option<u64>,
+    /// Who is told when a request escalates (an on-call address, a rota name).
+    escalate_to: Option<String>,
+}
+
+async fn set_approval(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req: Approval = body(&bytes, r#"{"timeout_s"?: 1800, "escalate_to"?: "..."}"#)?;
+    if let Some(t) = req.timeout_s {
+        if !(60..=7 * 86_400).contains(&t) {
+            return Err(ApiError::invalid(format!(
+                "timeout_s: {t}: from 60 s to 7 days"
+            )));
+        }
+    }
+    if req
+        .escalate_to
+        .as_deref()
+        .is_some_and(|e| e.len() > 256 || e.trim().is_empty())
+    {
+        return Err(ApiError::invalid("escalate_to: 1 to 256 characters"));
+    }
+    let g = guard(&st, caller)?;
+    let detail = format!(
+        "timeout {:?} s, escalate to {:?}",
+        req.timeout_s, req.escalate_to
+    );
+    g.allow(
+        Some(&tenant),
+        Action::Administer,
+        "approval settings",
+        &detail,
+    )
+    .map_err(guard_error)?;
+    st.state
+        .set_approval(
+            &tenant,
+            req.timeout_s.map(|s| s as i64 * 1000),
+            req.escalate_to.as_deref(),
+        )
+        .map_err(state_error)?;
+    Ok(Json(
+        json!({"tenant": tenant, "timeout_s": req.timeout_s, "escalate_to": req.escalate_to}),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -663,7 +663,12 @@ impl ResponseBook {
 
     /// Escalations, time-outs and expiries due at `now`; returns what changed, for
     /// notifications.
-    pub fn tick(&self, now: i64) -> R<Vec<(i64, &'static str)>> {
+    /// `escalate_to` names a tenant's escalation contact, for the escalation step.
+    pub fn tick(
+        &self,
+        now: i64,
+        escalate_to: &dyn Fn(&str) -> Option<String>,
+    ) -> R<Vec<(i64, &'static str)>> {
         let mut changed = Vec::new();
         let ids = |sql: &str| -> R<Vec<i64>> {
             let conn = self.conn();
@@ -674,7 +679,12 @@ impl ResponseBook {
         for id in ids(
             "SELECT id FROM actions WHERE state = 'awaiting_approval' AND escalate_at_ms <= ?1",
         )? {
-            self.advance(id, Step::Escalate, "koban", "no answer in time", now)?;
+            let (tenant, _) = self.action(id)?;
+            let said = match escalate_to(&tenant) {
+                Some(who) => format!("no answer in time; escalated to {who}"),
+                None => "no answer in time; escalated (the tenant names no contact)".to_owned(),
+            };
+            self.advance(id, Step::Escalate, "koban", &said, now)?;
             changed.push((id, "escalated"));
         }
         for id in ids("SELECT id FROM actions WHERE state = 'escalated' AND expire_at_ms <= ?1")? {

@@ -34,7 +34,15 @@ pub fn approval_policy(state: &State, tenant: &str) -> Result<ApprovalPolicy, Gu
         .ok_or(Denied::OtherTenant)?;
     let service = koban_respond::Service::parse(&service)
         .ok_or_else(|| TriageError::Invalid(format!("tenant {tenant}: service {service:?}")))?;
-    Ok(ApprovalPolicy::new(service))
+    let mut policy = ApprovalPolicy::new(service);
+    let (timeout, escalate_to) = state
+        .approval(tenant)
+        .map_err(|e| TriageError::Invalid(e.to_string()))?;
+    if let Some(t) = timeout {
+        policy.timeout_ms = t;
+    }
+    policy.escalate_to = escalate_to;
+    Ok(policy)
 }
 
 /// Whether the caller may approve or reject `tenant`'s waiting actions.
