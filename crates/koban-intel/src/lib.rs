@@ -9,8 +9,10 @@
 //! - [`set`]: the indicator set events are matched against: hash lookups per kind,
 //!   domains by their parent labels, networks by prefix length — the cost per value
 //!   stays flat however many indicators are loaded;
-//! - [`warninglist`]: MISP warning lists, the known-benign values that must not alert.
+//! - [`warninglist`]: MISP warning lists, the known-benign values that must not alert;
+//! - [`attack`]: the ATT&CK catalogue (technique names and tactics) from its STIX bundle.
 
+pub mod attack;
 pub mod indicator;
 pub mod list;
 pub mod misp;

@@ -224,3 +224,33 @@ fn the_shared_warning_lists_load_and_mark_benign_values() {
     );
     assert!(w.benign(Kind::Ip, "185.220.101.4").is_none());
 }
+
+#[test]
+fn the_attack_catalogue_names_every_technique_of_the_shared_table() {
+    let doc: Value = serde_json::from_slice(
+        &std::fs::read(data("attack/enterprise-attack-techniques.stix.json")).expect("read"),
+    )
+    .expect("json");
+    let c = koban_intel::attack::Catalogue::from_stix(&doc).expect("catalogue");
+    let table = std::fs::read_to_string(data("attack/techniques.tsv")).expect("tsv");
+    let mut rows = 0;
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let t = c
+            .technique(f[0])
+            .unwrap_or_else(|| panic!("{} missing", f[0]));
+        assert_eq!(t.name, f[1], "{}", f[0]);
+        assert_eq!(t.tactics.join(","), f[2].replace(' ', ""), "{}", f[0]);
+        assert_eq!(t.retired, f[4] == "True", "{}", f[0]);
+        rows += 1;
+    }
+    println!(
+        "ATT&CK: {} techniques, {} tactics; {rows} rows of techniques.tsv agree",
+        c.techniques.len(),
+        c.tactics.len()
+    );
+    assert_eq!(
+        c.technique("t1003.001").map(|t| t.name.as_str()),
+        Some("LSASS Memory")
+    );
+}
