@@ -77,9 +77,15 @@ impl IndicatorSet {
     /// The indicators `value` (of `kind`, as an event field holds it) matches at
     /// `now_ms`; expired ones are left out.
     pub fn lookup(&self, kind: Kind, value: &str, now_ms: i64) -> Vec<Hit<'_>> {
-        let Ok(v) = normalise(kind, value) else {
+        let Ok(mut v) = normalise(kind, value) else {
             return Vec::new();
         };
+        if kind == Kind::Ip {
+            // An event holds an address: show it as one, not as a /32.
+            if let Some(host) = v.strip_suffix("/32").or_else(|| v.strip_suffix("/128")) {
+                v = host.to_owned();
+            }
+        }
         let mut ids: Vec<u32> = Vec::new();
         match kind {
             Kind::Ip => {

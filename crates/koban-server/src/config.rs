@@ -56,6 +56,10 @@ pub struct ServerConfig {
     pub detection: DetectionConfig,
     /// `[[respond.connectors]]`: where webhook and command actions go.
     pub connectors: Vec<crate::respond::ConnectorConfig>,
+    /// `[intel] files`: indicator files or folders (STIX, MISP, CSV, lists).
+    pub intel_files: Vec<PathBuf>,
+    /// `[intel] warninglists`: MISP warning list files or folders.
+    pub intel_warninglists: Vec<PathBuf>,
 }
 
 /// `[detection]`: the global rule set and how alerts fold and group.
@@ -122,6 +126,8 @@ impl Default for ServerConfig {
             retry_after_secs: 1,
             detection: DetectionConfig::default(),
             connectors: Vec::new(),
+            intel_files: Vec::new(),
+            intel_warninglists: Vec::new(),
         }
     }
 }
@@ -575,7 +581,25 @@ impl ServerConfig {
                 }),
             }
         }
+        if let Some(Value::Table(t)) = root.get("intel") {
+            let mut w = Walk::new(&mut errors, "intel.", t, &["files", "warninglists"]);
+            for (key, dest) in [
+                ("files", &mut c.intel_files),
+                ("warninglists", &mut c.intel_warninglists),
+            ] {
+                if let Some(paths) = w.strings(key) {
+                    for p in paths {
+                        if Path::new(&p).exists() {
+                            dest.push(PathBuf::from(p));
+                        } else {
+                            w.err(key, format!("{p}: no such file or folder"));
+                        }
+                    }
+                }
+            }
+        }
         for section in [
+            "intel",
             "server",
             "syslog",
             "wal",

@@ -152,6 +152,8 @@ pub struct DetectStage {
     newest_event_ms: i64,
     found: Vec<koban_detect::Found<EventRef>>,
     intake: Option<Arc<Intake>>,
+    /// Indicators every event is also matched against (`[intel]`).
+    intel: Option<Arc<crate::intel::Intel>>,
 }
 
 impl DetectStage {
@@ -176,9 +178,16 @@ impl DetectStage {
             newest_event_ms: i64::MIN,
             found: Vec::new(),
             intake: None,
+            intel: None,
         };
         stage.reset()?;
         Ok(stage)
+    }
+
+    /// Matches every event against these indicators too.
+    pub fn with_intel(mut self, intel: Arc<crate::intel::Intel>) -> DetectStage {
+        self.intel = Some(intel);
+        self
     }
 
     /// The intake whose `/metrics` the stage adds to.
@@ -248,6 +257,9 @@ impl DetectStage {
         self.found.clear();
         self.detector
             .detect(tenant, event, at, &enabled, &mut self.found);
+        if let Some(intel) = &self.intel {
+            intel.detect(event, at, &mut self.found);
+        }
         let mut suppressed = 0u64;
         for f in self.found.drain(..) {
             let at_ms = f.time.unwrap_or_else(now_ms);

@@ -24,6 +24,7 @@ mod https;
 pub mod hunt;
 pub mod identity;
 pub mod intake;
+pub mod intel;
 pub mod metrics;
 pub mod pipeline;
 pub mod respond;

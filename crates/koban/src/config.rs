@@ -28,6 +28,8 @@ pub struct Config {
     pub detection: Option<toml::Value>,
     #[serde(default)]
     pub respond: Option<toml::Value>,
+    #[serde(default)]
+    pub intel: Option<toml::Value>,
     /// The whole file as a table (empty without a file), for `koban serve`.
     #[serde(skip)]
     pub raw: toml::Table,

@@ -74,9 +74,21 @@ pub fn serve(sc: ServerConfig) -> anyhow::Result<()> {
             if d.rules_poll_secs > 0 {
                 src.watch(std::time::Duration::from_secs(d.rules_poll_secs));
             }
-            let stage =
+            let mut stage =
                 DetectStage::open(&sc.data_dir.join("alerts.db"), src.clone(), d.grouping())
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !sc.intel_files.is_empty() {
+                let intel =
+                    koban_server::intel::Intel::load(&sc.intel_files, &sc.intel_warninglists)
+                        .map_err(|e| anyhow::anyhow!("intel: {e}"))?;
+                println!(
+                    "intel: {} indicators from {} files ({} KiB)",
+                    intel.indicators(),
+                    intel.reports.len(),
+                    intel.memory_bytes() / 1024
+                );
+                stage = stage.with_intel(std::sync::Arc::new(intel));
+            }
             println!(
                 "detection: {}",
                 src.summary.read().unwrap_or_else(|p| p.into_inner())
