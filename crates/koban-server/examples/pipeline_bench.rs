@@ -46,7 +46,15 @@ fn main() {
     }
     let dir = std::env::temp_dir().join(format!("koban-pipeline-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut pipeline = match StorePipeline::open(&dir.join("events"), StoreOptions::default()) {
+    // KOBAN_BENCH_WRITER_THREADS: tantivy indexing threads (the server's default else).
+    let mut options = StoreOptions::default();
+    if let Some(n) = std::env::var("KOBAN_BENCH_WRITER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        options.writer_threads = n;
+    }
+    let mut pipeline = match StorePipeline::open(&dir.join("events"), options) {
         Ok(p) => p,
         Err(e) => fail(&e.to_string()),
     };
