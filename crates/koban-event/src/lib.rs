@@ -21,27 +21,31 @@ pub use value::{Text, Value};
 pub struct Field {
     /// The name as the source spelled it.
     pub name: Box<str>,
-    /// The name lower-cased: the lookup key.
-    key: Box<str>,
-    /// [`key_hash`] of `key`, computed once, for fast membership tests.
+    /// The name lower-cased (the lookup key) when that differs from `name`; most
+    /// names are lower case already, and one copy less per field was measurable on
+    /// the ingest path.
+    lower: Option<Box<str>>,
+    /// [`key_hash`] of the key, computed once, for fast membership tests.
     hash: u64,
     pub value: Value,
 }
 
 impl Field {
+    #[inline]
     pub fn key(&self) -> &str {
-        &self.key
+        self.lower.as_deref().unwrap_or(&self.name)
     }
 
     pub fn key_hash(&self) -> u64 {
         self.hash
     }
 
-    fn new(name: Box<str>, key: Box<str>, value: Value) -> Field {
+    fn new(name: Box<str>, value: Value) -> Field {
+        let lower = lower_key(&name);
         Field {
-            hash: key_hash(&key),
+            hash: key_hash(lower.as_deref().unwrap_or(&name)),
             name,
-            key,
+            lower,
             value,
         }
     }
@@ -105,11 +109,19 @@ fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// The lookup key of a field name. Names are nearly always ASCII, where the byte-wise
 /// lowering is several times cheaper than the Unicode one (measured on the ingest path).
-fn lower_key(name: &str) -> String {
-    if name.is_ascii() {
-        name.to_ascii_lowercase()
+/// `None` when the name is its own key (already lower case).
+fn lower_key(name: &str) -> Option<Box<str>> {
+    // One pass: upper-case ASCII or any non-ASCII byte needs a look.
+    if !name
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        None
+    } else if name.is_ascii() {
+        Some(name.to_ascii_lowercase().into_boxed_str())
     } else {
-        name.to_lowercase()
+        let lower = name.to_lowercase();
+        (lower != name).then(|| lower.into_boxed_str())
     }
 }
 
@@ -138,26 +150,32 @@ impl Event {
             ..Event::default()
         };
         for (name, value) in fields {
-            let key = lower_key(&name).into_boxed_str();
-            event
-                .fields
-                .push(Field::new(name.into_boxed_str(), key, value));
+            event.fields.push(Field::new(name.into_boxed_str(), value));
         }
         // Stable sort keeps the insertion order among equal keys, so dedup keeps the first.
-        event.fields.sort_by(|a, b| key_order(&a.key, &b.key));
-        event.fields.dedup_by(|later, first| later.key == first.key);
+        event.fields.sort_by(|a, b| key_order(a.key(), b.key()));
+        event
+            .fields
+            .dedup_by(|later, first| later.key() == first.key());
         event
     }
 
     /// Adds a field unless one with the same (case-insensitive) name exists.
     /// Returns whether it was added.
     pub fn insert(&mut self, name: &str, value: Value) -> bool {
-        let key = lower_key(name);
-        match self.fields.binary_search_by(|f| key_order(&f.key, &key)) {
+        let lower = lower_key(name);
+        let key = lower.as_deref().unwrap_or(name);
+        match self.fields.binary_search_by(|f| key_order(f.key(), key)) {
             Ok(_) => false,
             Err(at) => {
-                self.fields
-                    .insert(at, Field::new(name.into(), key.into_boxed_str(), value));
+                let hash = key_hash(key);
+                let field = Field {
+                    name: name.into(),
+                    lower,
+                    hash,
+                    value,
+                };
+                self.fields.insert(at, field);
                 true
             }
         }
@@ -167,7 +185,7 @@ impl Event {
     #[inline]
     pub fn get_lower(&self, key: &str) -> Option<&Value> {
         self.fields
-            .binary_search_by(|f| key_order(&f.key, key))
+            .binary_search_by(|f| key_order(f.key(), key))
             .ok()
             .map(|i| &self.fields[i].value)
     }

@@ -13,12 +13,19 @@ pub struct Text {
 impl Text {
     pub fn new(s: impl Into<Box<str>>) -> Self {
         let original: Box<str> = s.into();
-        let needs_lower = if original.is_ascii() {
-            original.bytes().any(|b| b.is_ascii_uppercase())
+        // One pass without early exit (the compiler runs it on wide registers): is
+        // any byte non-ASCII, is any an upper-case ASCII letter.
+        let (non_ascii, upper) = original.bytes().fold((false, false), |(n, u), b| {
+            (n | !b.is_ascii(), u | b.is_ascii_uppercase())
+        });
+        let lower = if !non_ascii {
+            upper.then(|| original.to_ascii_lowercase().into_boxed_str())
         } else {
-            original.chars().any(|c| c.is_uppercase())
+            original
+                .chars()
+                .any(char::is_uppercase)
+                .then(|| original.to_lowercase().into_boxed_str())
         };
-        let lower = needs_lower.then(|| original.to_lowercase().into_boxed_str());
         Text { original, lower }
     }
 

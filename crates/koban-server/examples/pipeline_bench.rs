@@ -4,7 +4,12 @@
 //! lines/s and the CPU it took — the pipeline thread's and the whole process's —
 //! because on a shared machine CPU per line compares better than wall time.
 //!
-//!     cargo run --release -p koban-server --example pipeline_bench -- [syslog|ndjson] [LINES] [detect|nodetect]
+//!     cargo run --release -p koban-server --example pipeline_bench -- [syslog|ndjson] [LINES] [detect|nodetect] [COMMIT_MS]
+//!
+//! COMMIT_MS (default 1000, as the server) is how often the pipeline commits. Under
+//! callgrind, which runs ~50 times slower, a second of wall time is a few thousand
+//! lines, so commits and merges would count far more than in the server: pass a large
+//! value there (one commit at the end) for the cost per line.
 //!
 //! syslog: the loghub OpenSSH/Linux/Apache lines of bench/ingest.sh with `<38>`;
 //! ndjson: the Suricata eve.json alerts. Read from ../shared/data.
@@ -29,6 +34,7 @@ fn main() {
     let mode = args.get(1).map_or("syslog", String::as_str).to_owned();
     let total: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(300_000);
     let detect = args.get(3).map_or("detect", String::as_str) != "nodetect";
+    let commit_ms: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1000);
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
     let (kind, lines) = match mode.as_str() {
         "ndjson" => (RecordKind::NdjsonLine, suricata(&data)),
@@ -40,10 +46,19 @@ fn main() {
     }
     let dir = std::env::temp_dir().join(format!("koban-pipeline-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut pipeline = match StorePipeline::open(&dir.join("events"), StoreOptions::default()) {
+    // KOBAN_BENCH_WRITER_THREADS: tantivy indexing threads (the server's default else).
+    let mut options = StoreOptions::default();
+    if let Some(n) = std::env::var("KOBAN_BENCH_WRITER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        options.writer_threads = n;
+    }
+    let mut pipeline = match StorePipeline::open(&dir.join("events"), options) {
         Ok(p) => p,
         Err(e) => fail(&e.to_string()),
     };
+    pipeline = pipeline.with_commit_every(std::time::Duration::from_millis(commit_ms));
     if detect {
         let rules = RuleSource::load(&[]).unwrap_or_else(|e| fail(&e));
         let stage = DetectStage::open(&dir.join("alerts.db"), rules, Grouping::default())

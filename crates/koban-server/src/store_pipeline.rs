@@ -7,6 +7,7 @@
 //! applied position says where to resume, and the store skips any event a partition
 //! already committed, so nothing is stored twice.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +38,17 @@ pub struct StorePipeline {
     intake: Option<Arc<Intake>>,
     /// Streaming detection over the stored events, when rules are loaded.
     detect: Option<DetectStage>,
+    /// The last events written, held a little longer so that this thread, which
+    /// allocated them, also frees them: tantivy's indexing threads take at most
+    /// [`IN_FLIGHT`] documents behind the newest, so past that our reference is nearly
+    /// always the last. Freeing an event's ~30 allocations from another thread cost
+    /// mimalloc about twice as much (measured with callgrind on syslog lines).
+    recent: VecDeque<Arc<Event>>,
 }
+
+/// Documents tantivy's writer may hold unindexed (its channel takes 10,000), with
+/// room for the ones its threads are indexing.
+const IN_FLIGHT: usize = 10_000 + 2_048;
 
 /// One parsed event with the record it came from. The event is shared by the store's
 /// document (indexed on tantivy's threads) and the detection stage: parsed once, never
@@ -79,6 +90,7 @@ impl StorePipeline {
             last_commit: Instant::now(),
             intake: None,
             detect: None,
+            recent: VecDeque::new(),
         })
     }
 
@@ -160,6 +172,8 @@ impl StorePipeline {
                 .map_err(|e| self.fail(format!("commit failed: {e}")))?;
         }
         self.last_commit = Instant::now();
+        // Committed: the indexing threads are done with every document.
+        self.recent.clear();
         Ok(())
     }
 
@@ -317,6 +331,10 @@ impl Pipeline for StorePipeline {
         }
         if let Some(last) = records.last() {
             self.written_seq = last.seq;
+        }
+        self.recent.extend(made.into_iter().map(|m| m.event));
+        while self.recent.len() > IN_FLIGHT {
+            self.recent.pop_front();
         }
         if self.last_commit.elapsed() >= self.commit_every {
             self.commit()?;

@@ -43,6 +43,11 @@ pub(crate) struct EventDoc {
     pub named: String,
     /// The free text of an event without an original (EVTX): its string values.
     pub free_text: Option<String>,
+    /// The text-only fields whose words are not all in the original, by index into
+    /// the event's fields: their words are indexed beside the original's. Found once
+    /// here (usually none, and then nothing is allocated), because tantivy walks a
+    /// document's fields several times.
+    pub extra_words: Vec<u32>,
 }
 
 impl EventDoc {
@@ -57,6 +62,20 @@ impl EventDoc {
         let event = e.event;
         let mut named = String::with_capacity(event.original.as_ref().map_or(256, |o| o.len() * 2));
         named_json(event, &mut named);
+        let mut extra_words = Vec::new();
+        if let Some(o) = event.original.as_deref() {
+            for (i, field) in event.fields().iter().enumerate() {
+                if let Value::Str(t) = &field.value {
+                    // A text-only field stays searchable by its words even when the
+                    // original record does not contain it (when it does, as a syslog
+                    // line's message, its words are indexed once, from the original).
+                    if text_only.iter().any(|k| **k == *field.key()) && !words_within(o, t.as_str())
+                    {
+                        extra_words.push(i as u32);
+                    }
+                }
+            }
+        }
         EventDoc {
             fields,
             time: Fields::event_time(e),
@@ -71,6 +90,7 @@ impl EventDoc {
             named,
             // EVTX records have no text form: search the field values instead.
             free_text: event.original.is_none().then(|| text_of(event)),
+            extra_words,
         }
     }
 
@@ -180,7 +200,7 @@ enum Step {
     Source,
     Format,
     Parsed,
-    /// The text-only fields' words, field by field (index into the event's fields).
+    /// The text-only fields' words not in the original (index into `extra_words`).
     TextOnly(usize),
     Exact,
     Original,
@@ -210,23 +230,15 @@ impl<'a> Iterator for DocFields<'a> {
                 Step::Source => (Step::Format, Some((f.source, L::Str(&d.source)))),
                 Step::Format => (Step::Parsed, Some((f.format, L::Str(&d.format)))),
                 Step::Parsed => (Step::TextOnly(0), Some((f.parsed, L::Bool(d.parsed)))),
-                Step::TextOnly(i) => {
-                    // A text-only field stays searchable by its words even when the
-                    // original record does not contain it (when it does, as a syslog
-                    // line's message, its words are indexed once, from the original).
-                    let fields = d.event.fields();
-                    match fields.get(i) {
-                        None => (Step::Exact, None),
-                        Some(field) => match (d.event.original.as_deref(), &field.value) {
-                            (Some(o), Value::Str(t))
-                                if !d.exact(field.key()) && !words_within(o, t.as_str()) =>
-                            {
-                                (Step::TextOnly(i + 1), Some((f.text, L::Str(t.as_str()))))
-                            }
-                            _ => (Step::TextOnly(i + 1), None),
-                        },
-                    }
-                }
+                Step::TextOnly(i) => match d.extra_words.get(i) {
+                    None => (Step::Exact, None),
+                    Some(&at) => match &d.event.fields()[at as usize].value {
+                        Value::Str(t) => {
+                            (Step::TextOnly(i + 1), Some((f.text, L::Str(t.as_str()))))
+                        }
+                        _ => (Step::TextOnly(i + 1), None),
+                    },
+                },
                 Step::Exact => {
                     self.step = Step::Original;
                     return Some((f.f, DocValue::Exact(d)));
@@ -346,13 +358,10 @@ fn logsource_json(event: &Event, comma: bool, out: &mut String) {
 }
 
 fn json_value(v: &Value, out: &mut String) {
-    use std::fmt::Write;
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::Float(f) if f.is_finite() => {
             // serde_json's own float formatting, so the text reads back identically.
             out.push_str(
@@ -377,8 +386,27 @@ fn json_value(v: &Value, out: &mut String) {
 
 /// A JSON string literal, escaped as serde_json escapes (`"`, `\`, control bytes).
 fn json_str(s: &str, out: &mut String) {
-    use std::fmt::Write;
     out.push('"');
+    if needs_escape(s.as_bytes()) {
+        json_escaped(s, out);
+    } else {
+        out.push_str(s);
+    }
+    out.push('"');
+}
+
+/// Whether any byte of `b` must be escaped in a JSON string. Nearly no value needs
+/// it; this whole-slice test (no early exit, so the compiler runs it on wide
+/// registers) costs a fraction of the byte-at-a-time escaping loop it lets us skip.
+#[inline]
+fn needs_escape(b: &[u8]) -> bool {
+    b.iter().fold(false, |acc, &c| {
+        acc | (c < 0x20) | (c == b'"') | (c == b'\\')
+    })
+}
+
+fn json_escaped(s: &str, out: &mut String) {
+    use std::fmt::Write;
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let esc = match b {
@@ -401,7 +429,6 @@ fn json_str(s: &str, out: &mut String) {
         start = i + 1;
     }
     out.push_str(&s[start..]);
-    out.push('"');
 }
 
 #[cfg(test)]

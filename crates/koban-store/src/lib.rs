@@ -26,6 +26,7 @@ mod scan;
 mod schema;
 mod search;
 mod tenant;
+mod words;
 mod writer;
 
 use std::collections::BTreeMap;

@@ -44,6 +44,7 @@ use tantivy::Index;
 
 use koban_event::{Event, Value};
 
+use crate::words::Words;
 use crate::StoredEvent;
 
 /// The tokenizer of exact values: the whole value as one term, lower-cased.
@@ -128,6 +129,10 @@ pub(crate) fn register_tokenizers(index: &Index) {
             .build()
     };
     index.tokenizers().register(LOWER_RAW, lower_raw());
+    // tantivy's `default` words, made in one pass (see words.rs).
+    index
+        .tokenizers()
+        .register("default", TextAnalyzer::from(Words::default()));
     index
         .fast_field_tokenizer()
         .register(LOWER_RAW, lower_raw());
