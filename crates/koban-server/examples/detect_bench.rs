@@ -4,7 +4,12 @@
 //! into a fresh `alerts.db` (folding, incidents, assessment) every 4096 events, as the
 //! pipeline does.
 //!
-//!     cargo run --release -p koban-server --example detect_bench [-- PASSES]
+//!     cargo run --release -p koban-server --example detect_bench [-- PASSES [INDICATORS]]
+//!
+//! With INDICATORS, that many generated threat-intel indicators (addresses, /24
+//! networks, domains, SHA-256 hashes; none of them in the events) are loaded and every
+//! event is also looked up in them, as `[intel] files` does: run once with 0 and once
+//! with 1000000 to see what the lookups cost, and the indicator set's memory.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -21,6 +26,10 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
+    let indicators: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let data = shared();
     let load = Instant::now();
     let rules = match RuleSource::load(&[data.join("sigma/rules")]) {
@@ -58,6 +67,29 @@ fn main() {
                 std::process::exit(1);
             }
         };
+    if indicators > 0 {
+        let feed = dir.join("indicators.txt");
+        if let Err(e) = std::fs::write(&feed, generated(indicators)) {
+            eprintln!("{}: {e}", feed.display());
+            std::process::exit(1);
+        }
+        let t = Instant::now();
+        match koban_server::intel::Intel::load(&[feed], &[]) {
+            Ok(intel) => {
+                println!(
+                    "intel: {} indicators loaded in {:.1}s, {:.0} MiB in the indicator set",
+                    intel.indicators(),
+                    t.elapsed().as_secs_f64(),
+                    intel.memory_bytes() as f64 / (1 << 20) as f64
+                );
+                stage = stage.with_intel(std::sync::Arc::new(intel));
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+    }
     let start = Instant::now();
     let mut seq = 0u64;
     let mut detections = 0u64;
@@ -97,6 +129,37 @@ fn main() {
         seq as f64 / secs
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `n` indicators, one per line: 40 % addresses and 10 % /24 networks in 100.64/10
+/// (shared address space, not in the sample events), 25 % domains, 25 % SHA-256.
+fn generated(n: usize) -> String {
+    let mut out = String::with_capacity(n * 40);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let line = match i % 20 {
+            0..=7 => format!(
+                "100.{}.{}.{}",
+                64 + (x >> 8) % 64,
+                (x >> 16) % 256,
+                (x >> 24) % 256
+            ),
+            8 | 9 => format!("100.{}.{}.0/24", 64 + (x >> 8) % 64, (x >> 16) % 256),
+            10..=14 => format!("h{x:x}.bench-intel.example"),
+            _ => format!(
+                "{x:016x}{:016x}{:016x}{:016x}",
+                x.rotate_left(7),
+                x.rotate_left(19),
+                x.rotate_left(41)
+            ),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 fn walkdir(dir: &Path) -> Vec<PathBuf> {

@@ -10,8 +10,6 @@
 //! A tenant's admin writes its playbooks; a provider admin also those every tenant
 //! runs. The YAML is checked whole before it is kept.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
@@ -22,9 +20,10 @@ use serde_json::{json, Value};
 use super::caller::Caller;
 use super::cases::{blocking, guard};
 use super::error::ApiError;
+use super::respond::{book, ListQuery};
 use super::AppState;
 use crate::access::Action as Access;
-use crate::respond::{respond_error, ResponseBook, ALL_TENANTS};
+use crate::respond::{respond_error, ALL_TENANTS};
 use crate::state::now_ms;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -34,22 +33,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/playbook-runs", get(runs))
 }
 
-fn book(st: &AppState) -> Result<Arc<ResponseBook>, ApiError> {
-    st.respond
-        .clone()
-        .ok_or_else(|| ApiError::invalid("response is off on this server"))
-}
-
 /// The tenant a playbook is kept under, as the access check sees it.
 fn scope(tenant: &str) -> Option<&str> {
     (tenant != ALL_TENANTS).then_some(tenant)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    tenant: Option<String>,
-    limit: Option<usize>,
 }
 
 async fn list(

@@ -57,7 +57,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/actions/{id}/{decision}", post(decide))
 }
 
-fn book(st: &AppState) -> Result<Arc<ResponseBook>, ApiError> {
+pub(super) fn book(st: &AppState) -> Result<Arc<ResponseBook>, ApiError> {
     st.respond
         .clone()
         .ok_or_else(|| ApiError::invalid("response is off on this server"))
@@ -259,9 +259,9 @@ async fn enrol_token(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
-    tenant: Option<String>,
-    limit: Option<usize>,
+pub(super) struct ListQuery {
+    pub(super) tenant: Option<String>,
+    pub(super) limit: Option<usize>,
 }
 
 async fn agents(
