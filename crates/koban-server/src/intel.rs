@@ -14,6 +14,7 @@ use koban_detect::entities::{fields_of, Entities};
 use koban_detect::stream::RuleRef;
 use koban_detect::Found;
 use koban_event::Event;
+use koban_event::Value as EventValue;
 use koban_intel::warninglist::WarningLists;
 use koban_intel::{list, misp, stix, ImportReport, Indicator, IndicatorSet, Kind};
 use koban_sigma::Level;
@@ -32,9 +33,21 @@ const EMAIL_FIELDS: &[&str] = &[
     "sender",
 ];
 
+/// What an event field is looked up as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Looked {
+    Is(Kind),
+    /// A hash whose kind its length tells.
+    Hash,
+    /// Sysmon's `Hashes` list.
+    HashList,
+}
+
 pub struct Intel {
     set: IndicatorSet,
     warn: WarningLists,
+    /// (lower-cased field name, the name as shown, how it is looked up), built once.
+    fields: Vec<(String, &'static str, Looked)>,
     /// Per file: what its import came to.
     pub reports: Vec<(String, ImportReport)>,
 }
@@ -70,7 +83,40 @@ impl Intel {
             warn.add(&doc)
                 .map_err(|e| format!("{}: {e}", f.display()))?;
         }
-        Ok(Intel { set, warn, reports })
+        let mut fields = Vec::new();
+        let mut add = |names: &[&'static str], how: Looked| {
+            for n in names {
+                let lower = n.to_ascii_lowercase();
+                if !fields
+                    .iter()
+                    .any(|(l, _, h): &(String, &str, Looked)| *l == lower && *h == how)
+                {
+                    fields.push((lower, *n, how));
+                }
+            }
+        };
+        add(
+            fields_of("src_ip").unwrap_or_default(),
+            Looked::Is(Kind::Ip),
+        );
+        add(
+            fields_of("dst_ip").unwrap_or_default(),
+            Looked::Is(Kind::Ip),
+        );
+        add(
+            fields_of("domain").unwrap_or_default(),
+            Looked::Is(Kind::Domain),
+        );
+        add(fields_of("hash").unwrap_or_default(), Looked::Hash);
+        add(&["Hashes"], Looked::HashList);
+        add(URL_FIELDS, Looked::Is(Kind::Url));
+        add(EMAIL_FIELDS, Looked::Is(Kind::Email));
+        Ok(Intel {
+            set,
+            warn,
+            fields,
+            reports,
+        })
     }
 
     pub fn indicators(&self) -> usize {
@@ -89,7 +135,7 @@ impl Intel {
         let now = crate::state::now_ms();
         let mut seen: Vec<(Kind, String)> = Vec::new();
         let mut look = |kind: Kind, field: &str, value: &str, out: &mut Vec<Found<EventRef>>| {
-            for hit in self.set.lookup(kind, value, now) {
+            for hit in self.set.lookup_normal(kind, value, now) {
                 if seen
                     .iter()
                     .any(|(k, v)| *k == kind && *v == hit.indicator.value)
@@ -103,39 +149,34 @@ impl Intel {
                 out.push(found(event, field, &hit.value, hit.indicator, at()));
             }
         };
-        for (kind, entity) in [
-            (Kind::Ip, "src_ip"),
-            (Kind::Ip, "dst_ip"),
-            (Kind::Domain, "domain"),
-            (Kind::Sha256, "hash"),
-        ] {
-            for field in fields_of(entity).unwrap_or_default() {
-                if let Some(v) = event.get_str(field) {
-                    let kind = if kind == Kind::Sha256 {
-                        hash_kind(&v)
-                    } else {
-                        Some(kind)
-                    };
-                    if let Some(k) = kind {
-                        look(k, field, &v, out);
+        // One binary search per field name (lower-cased once, at load); the event's own
+        // text: addresses as written, names and hashes pre-lowered.
+        for (lower, field, how) in &self.fields {
+            let Some(EventValue::Str(t)) = event.get_lower(lower) else {
+                continue;
+            };
+            match *how {
+                Looked::Is(Kind::Ip) => look(Kind::Ip, field, t.as_str(), out),
+                Looked::Is(kind @ (Kind::Url | Kind::Email)) => {
+                    // URLs keep their path's case; only scheme and host are lowered.
+                    if let Ok(n) = koban_intel::indicator::normalise(kind, t.as_str()) {
+                        look(kind, field, &n, out);
                     }
                 }
-            }
-        }
-        // Sysmon's `Hashes`: `SHA1=…,MD5=…,SHA256=…`.
-        if let Some(list) = event.get_str("Hashes") {
-            for part in list.split(',') {
-                if let Some((_, v)) = part.split_once('=') {
-                    if let Some(k) = hash_kind(v.trim()) {
-                        look(k, "Hashes", v.trim(), out);
+                Looked::Is(kind) => look(kind, field, t.lower(), out),
+                Looked::Hash => {
+                    if let Some(k) = hash_kind(t.lower()) {
+                        look(k, field, t.lower(), out);
                     }
                 }
-            }
-        }
-        for (kind, fields) in [(Kind::Url, URL_FIELDS), (Kind::Email, EMAIL_FIELDS)] {
-            for field in fields {
-                if let Some(v) = event.get_str(field) {
-                    look(kind, field, &v, out);
+                Looked::HashList => {
+                    for part in t.lower().split(',') {
+                        if let Some((_, v)) = part.split_once('=') {
+                            if let Some(k) = hash_kind(v.trim()) {
+                                look(k, field, v.trim(), out);
+                            }
+                        }
+                    }
                 }
             }
         }
