@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::indicator::{normalise, time_ms, Indicator, Kind, Tlp};
+use crate::indicator::{time_ms, Indicator, Kind, Tlp};
 use crate::ImportReport;
 
 /// A parsed pattern.
@@ -555,9 +555,4 @@ pub fn import_bundle(
             }
         }
     }
-}
-
-/// Whether `normalise` accepts the value (for callers checking values first).
-pub fn valid(kind: Kind, value: &str) -> bool {
-    normalise(kind, value).is_ok()
 }

@@ -224,7 +224,6 @@ impl ResponseBook {
 
     /// Saves where a run is: `state` running, waiting (on `waiting_action`), done or
     /// failed; with a log entry for the step just taken, in one transaction.
-    #[allow(clippy::too_many_arguments)]
     pub fn save_run(
         &self,
         r: &OpenRun,
